@@ -1,0 +1,3 @@
+"""rnnkit: recurrent neural networks that work."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,210 @@
+"""A stacked, optionally bidirectional recurrent layer with two interchangeable backends.
+
+``Recurrent`` owns a ``torch.nn.RNN/LSTM/GRU`` purely as the container of its parameters, so
+its ``state_dict`` is exactly torch's and weights copy both ways. The ``"fused"`` backend calls
+that module (oneDNN on CPU, cuDNN on GPU); the ``"explicit"`` backend runs the cells of
+``rnnkit.cells.functional`` in a Python time loop over the *same* tensors. Switching
+``layer.backend`` changes how the numbers are computed, never which numbers are learned.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.cells import check_cell_kind, step_function
+from rnnkit.errors import RnnkitError
+
+#: An LSTM state is a pair (h, c); the other cells carry h alone.
+#: Each tensor is (num_layers * num_directions, B, H), torch's layout, so states pass
+#: unchanged between the two backends and to ``torch.nn`` modules.
+State = Tensor | tuple[Tensor, Tensor]
+
+BACKENDS = ("fused", "explicit")
+
+
+def _torch_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float,
+               bidirectional: bool, bias: bool) -> nn.RNNBase:
+    common = dict(num_layers=num_layers, dropout=dropout, bidirectional=bidirectional, bias=bias,
+                  batch_first=True)
+    if cell == "lstm":
+        return nn.LSTM(input_size, hidden_size, **common)
+    if cell == "gru":
+        return nn.GRU(input_size, hidden_size, **common)
+    return nn.RNN(input_size, hidden_size, nonlinearity=cell.removeprefix("rnn_"), **common)
+
+
+class Recurrent(nn.Module):
+    """Stacked recurrent layer: RNN (tanh/relu), LSTM or GRU, uni- or bidirectional.
+
+    Parameters
+    ----------
+    cell : {"rnn_tanh", "rnn_relu", "lstm", "gru"}
+    input_size, hidden_size, num_layers : sizes (I, H, L)
+    dropout : dropout on the outputs of every layer but the last (training only)
+    bidirectional : run a second direction right-to-left (D = 2)
+    backend : "fused" (torch kernels) or "explicit" (rnnkit cells in a time loop)
+
+    Shapes
+    ------
+    x : (B, T, I)
+    lengths : optional (B,) integer tensor; positions ``t >= lengths[b]`` are padding: their
+        outputs are zero and they leave the state untouched (as packed sequences do)
+    state : optional initial state, (L*D, B, H) or for LSTM a pair of those; zeros if omitted
+    returns : outputs (B, T, D*H) and the final state (same structure as ``state``);
+        with ``lengths`` the final state is taken at each sequence's own last step.
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 dropout: float = 0.0, bidirectional: bool = False, backend: str = "fused",
+                 bias: bool = True):
+        super().__init__()
+        self.cell = check_cell_kind(cell)
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers)):
+            if not isinstance(value, int) or value < 1:
+                raise RnnkitError(f"Recurrent needs {name} to be a positive integer, got {value!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise RnnkitError(f"Recurrent needs 0 <= dropout < 1, got {dropout}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.dropout, self.bidirectional = dropout, bidirectional
+        self.num_directions = 2 if bidirectional else 1
+        self.rnn = _torch_rnn(cell, input_size, hidden_size, num_layers, dropout, bidirectional, bias)
+        self.backend = backend
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in BACKENDS:
+            raise RnnkitError(f"unknown backend {value!r}; expected one of {', '.join(BACKENDS)}")
+        self._backend = value
+
+    @property
+    def output_size(self) -> int:
+        """Size of the last dimension of the outputs: D * H."""
+        return self.num_directions * self.hidden_size
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> State:
+        """A zero state for ``batch_size`` sequences."""
+        p = self.rnn.weight_hh_l0
+        h = torch.zeros(self.num_layers * self.num_directions, batch_size, self.hidden_size,
+                        device=device or p.device, dtype=dtype or p.dtype)
+        return (h, h.clone()) if self.cell == "lstm" else h
+
+    def forward(self, x: Tensor, state: State | None = None,
+                lengths: Tensor | None = None) -> tuple[Tensor, State]:
+        self._check(x, state, lengths)
+        if self._backend == "fused":
+            return self._forward_fused(x, state, lengths)
+        return self._forward_explicit(x, state, lengths)
+
+    # -- checks ------------------------------------------------------------------------------
+    def _check(self, x: Tensor, state: State | None, lengths: Tensor | None) -> None:
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise RnnkitError(
+                f"Recurrent({self.cell}) expected input of shape (batch, time, {self.input_size}), "
+                f"got {tuple(x.shape)}"
+            )
+        batch, steps = x.shape[0], x.shape[1]
+        if state is not None:
+            expected = (self.num_layers * self.num_directions, batch, self.hidden_size)
+            tensors = state if self.cell == "lstm" else (state,)
+            if self.cell == "lstm" and not (isinstance(state, (tuple, list)) and len(state) == 2):
+                raise RnnkitError("Recurrent(lstm) expected state as a pair (h, c)")
+            for t in tensors:
+                if not isinstance(t, Tensor) or tuple(t.shape) != expected:
+                    got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+                    raise RnnkitError(
+                        f"Recurrent({self.cell}) expected state of shape {expected} "
+                        f"(num_layers*num_directions, batch, hidden_size), got {got}"
+                    )
+        if lengths is not None:
+            if lengths.dim() != 1 or lengths.shape[0] != batch:
+                raise RnnkitError(f"Recurrent expected lengths of shape ({batch},), got {tuple(lengths.shape)}")
+            if len(lengths) and (int(lengths.min()) < 1 or int(lengths.max()) > steps):
+                raise RnnkitError(
+                    f"Recurrent expected lengths between 1 and {steps}, "
+                    f"got {int(lengths.min())}..{int(lengths.max())}"
+                )
+
+    # -- fused: torch's kernels ---------------------------------------------------------------
+    def _forward_fused(self, x: Tensor, state: State | None, lengths: Tensor | None):
+        if lengths is None:
+            return self.rnn(x, state)
+        packed = pack_padded_sequence(x, lengths.detach().cpu(), batch_first=True, enforce_sorted=False)
+        out, final = self.rnn(packed, state)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])  # (B, T, D*H)
+        return out, final
+
+    # -- explicit: rnnkit cells in a time loop -------------------------------------------------
+    def _forward_explicit(self, x: Tensor, state: State | None, lengths: Tensor | None):
+        batch, steps = x.shape[0], x.shape[1]
+        is_lstm = self.cell == "lstm"
+        if state is None:
+            state = self.init_state(batch, x.device, x.dtype)
+        h0, c0 = state if is_lstm else (state, None)
+        step = step_function(self.cell)
+        # mask[b, t] is 1 where t is a real step of sequence b: (B, T, 1)
+        mask = None
+        if lengths is not None:
+            t_idx = torch.arange(steps, device=x.device)
+            mask = (t_idx[None, :] < lengths.to(x.device)[:, None]).unsqueeze(-1).to(x.dtype)
+
+        layer_input = x  # (B, T, I) for layer 0, (B, T, D*H) above
+        final_h, final_c = [], []
+        for layer in range(self.num_layers):
+            direction_outputs = []
+            for direction in range(self.num_directions):
+                k = layer * self.num_directions + direction
+                suffix = f"l{layer}" + ("_reverse" if direction else "")
+                w_ih = getattr(self.rnn, f"weight_ih_{suffix}")
+                w_hh = getattr(self.rnn, f"weight_hh_{suffix}")
+                b_ih = getattr(self.rnn, f"bias_ih_{suffix}", None)
+                b_hh = getattr(self.rnn, f"bias_hh_{suffix}", None)
+                x_proj = F.linear(layer_input, w_ih, b_ih)  # (B, T, G*H), all steps at once
+                h = h0[k]  # (B, H)
+                c = c0[k] if is_lstm else None
+                outputs: list[Tensor] = [None] * steps  # type: ignore[list-item]
+                time_order = range(steps - 1, -1, -1) if direction else range(steps)
+                for t in time_order:
+                    if is_lstm:
+                        h_new, c_new = step(x_proj[:, t], (h, c), w_hh, b_hh)
+                    else:
+                        h_new, c_new = step(x_proj[:, t], h, w_hh, b_hh), None
+                    if mask is not None:
+                        # padding steps keep the previous state and output zeros
+                        m = mask[:, t]  # (B, 1)
+                        h = m * h_new + (1 - m) * h
+                        c = m * c_new + (1 - m) * c if is_lstm else None
+                        outputs[t] = m * h_new
+                    else:
+                        h, c = h_new, c_new
+                        outputs[t] = h
+                direction_outputs.append(torch.stack(outputs, dim=1))  # (B, T, H)
+                final_h.append(h)
+                final_c.append(c)
+            layer_output = torch.cat(direction_outputs, dim=-1)  # (B, T, D*H)
+            if layer < self.num_layers - 1 and self.dropout > 0:
+                layer_output = F.dropout(layer_output, self.dropout, self.training)
+            layer_input = layer_output
+        h_n = torch.stack(final_h)  # (L*D, B, H)
+        if is_lstm:
+            return layer_input, (h_n, torch.stack(final_c))
+        return layer_input, h_n
+
+    def extra_repr(self) -> str:
+        return f"cell={self.cell!r}, backend={self._backend!r}"
+
+
+def detach_state(state: State | None) -> State | None:
+    """Cut the autograd graph between truncated-BPTT windows (pytorch/examples' repackage_hidden)."""
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return state.detach()
+    return tuple(s.detach() for s in state)
