@@ -1,0 +1,19 @@
+"""Vocabularies, language-model batching and the named data-set registry."""
+
+from rnnkit.data.batching import RandomWindowBatcher, StreamBatcher
+from rnnkit.data.datasets import REGISTRY, DatasetInfo, cache_dir, register, resolve_data
+from rnnkit.data.text import CharVocab, encode_corpus, read_text, split_train_val
+
+__all__ = [
+    "REGISTRY",
+    "CharVocab",
+    "DatasetInfo",
+    "RandomWindowBatcher",
+    "StreamBatcher",
+    "cache_dir",
+    "encode_corpus",
+    "read_text",
+    "register",
+    "resolve_data",
+    "split_train_val",
+]
