@@ -71,7 +71,9 @@ class Recurrent(nn.Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.dropout, self.bidirectional = dropout, bidirectional
         self.num_directions = 2 if bidirectional else 1
-        self.rnn = _torch_rnn(cell, input_size, hidden_size, num_layers, dropout, bidirectional, bias)
+        # between-layer dropout means nothing for one layer (torch warns about it): pass 0 then
+        self.rnn = _torch_rnn(cell, input_size, hidden_size, num_layers, dropout if num_layers > 1 else 0.0,
+                              bidirectional, bias)
         self.backend = backend
 
     @property

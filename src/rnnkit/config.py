@@ -1,0 +1,153 @@
+"""Typed, frozen run configurations; TOML files and ``section.key=value`` overrides.
+
+A run's configuration is three sections, each a frozen dataclass that owns its defaults:
+``[data]`` (``DataConfig``), ``[model]`` (``rnnkit.models.LanguageModelConfig``, the vocabulary
+size filled in from the data) and ``[train]`` (``TrainConfig``). Precedence, lowest first:
+dataclass defaults < ``--config FILE.toml`` < command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from rnnkit.errors import RnnkitError
+from rnnkit.models.language_model import LanguageModelConfig
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+BATCHING = ("stream", "random")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the text comes from and how it is split and batched."""
+
+    data: str = "tinyshakespeare"
+    level: str = "char"
+    encoding: str = "utf-8"
+    val_fraction: float = 0.1
+    batching: str = "stream"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping; one of max_steps, epochs or time bounds the run."""
+
+    batch_size: int = 64
+    seq_len: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+    max_steps: int | None = None
+    epochs: float | None = None
+    time: float | None = None  # seconds; the CLI defaults to 10 minutes when no budget is given
+    eval_every: int = 100
+    eval_tokens: int | None = None  # None: the whole validation split
+    save_every: float = 60.0  # seconds between checkpoints of last.pt
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 1337
+    log_every: int = 10
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A language-model run: data, model and training settings."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: LanguageModelConfig = field(default_factory=lambda: LanguageModelConfig(vocab_size=0))
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        return cls(data=_build(DataConfig, d.get("data", {}), "data"),
+                   model=_build(LanguageModelConfig, d.get("model", {}), "model"),
+                   train=_build(TrainConfig, d.get("train", {}), "train"))
+
+    def validate(self) -> RunConfig:
+        """Raise a one-line RnnkitError naming the first bad setting; return self."""
+        t, d = self.train, self.data
+        checks = [
+            (t.batch_size >= 1, f"--batch-size must be >= 1, got {t.batch_size}"),
+            (t.seq_len >= 1, f"--seq-len must be >= 1, got {t.seq_len}"),
+            (t.lr > 0, f"--lr must be > 0, got {t.lr}"),
+            (t.grad_clip > 0, f"--grad-clip must be > 0, got {t.grad_clip}"),
+            (t.max_steps is None or t.max_steps >= 1, f"--max-steps must be >= 1, got {t.max_steps}"),
+            (t.epochs is None or t.epochs > 0, f"--epochs must be > 0, got {t.epochs}"),
+            (t.time is None or t.time > 0, f"--time must be > 0, got {t.time}"),
+            (t.max_steps or t.epochs or t.time, "give one of --max-steps, --epochs or --time"),
+            (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
+            (t.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {t.device!r}"),
+            (d.batching in BATCHING, f"--batching must be one of {', '.join(BATCHING)}, got {d.batching!r}"),
+            (d.level == "char", f"--level {d.level!r} is not supported yet; use --level char"),
+            (0 <= d.val_fraction < 1, f"--val-fraction must be in [0, 1), got {d.val_fraction}"),
+            (self.model.hidden_size >= 1, f"--hidden-size must be >= 1, got {self.model.hidden_size}"),
+            (self.model.num_layers >= 1, f"--num-layers must be >= 1, got {self.model.num_layers}"),
+            (self.model.embedding_size >= 1, f"--embedding-size must be >= 1, got {self.model.embedding_size}"),
+            (0 <= self.model.dropout < 1, f"--dropout must be in [0, 1), got {self.model.dropout}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise RnnkitError(message)
+        return self
+
+
+def _build(cls, values: dict[str, Any], section: str):
+    if not isinstance(values, dict):
+        raise RnnkitError(f"[{section}] must be a table of settings, got {type(values).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise RnnkitError(f"unknown setting {section}.{unknown[0]}; "
+                          f"known [{section}] settings: {', '.join(sorted(known))}")
+    defaults = {"vocab_size": 0} if cls is LanguageModelConfig else {}
+    return cls(**{**defaults, **values})
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file into nested dicts, with one-line errors."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError as e:
+        raise RnnkitError(f"config file {path} does not exist") from e
+    except tomllib.TOMLDecodeError as e:
+        raise RnnkitError(f"config file {path} is not valid TOML: {e}") from e
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Nested dict merge: values in ``overrides`` win."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            out[key] = merge(out.get(key, {}), value)
+        else:
+            out[key] = value
+    return out
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(s|m|h)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """'90' or '90s' -> 90.0, '10m' -> 600.0, '1.5h' -> 5400.0 (seconds)."""
+    m = _DURATION.match(str(text))
+    if not m:
+        raise RnnkitError(f"--time {text!r} is not a duration; use e.g. 90s, 10m or 1.5h")
+    return float(m.group(1)) * {"s": 1, None: 1, "m": 60, "h": 3600}[m.group(2)]

@@ -1,0 +1,1 @@
+"""One module per task, wiring data, model, loss, metrics and defaults."""
