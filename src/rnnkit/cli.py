@@ -185,15 +185,16 @@ def _sample(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, vocab, _ = load_lm(args.run_dir, device)
     out = sys.stdout
+    dropped = set(vocab.unknown(args.prime)) if args.skip_unknown else set()
+    pending_prime = ["".join(c for c in args.prime if c not in dropped)]  # printed once the prime is accepted
 
     def stream(piece: str) -> None:
-        out.write(piece)
+        out.write(pending_prime.pop() + piece if pending_prime else piece)
         out.flush()
 
     if cfg.num_samples == 1:
-        stream(args.prime if not args.skip_unknown else "".join(c for c in args.prime if not vocab.unknown(c)))
         sample_text(model, vocab, args.prime, cfg, device=device, stream=stream)
-        out.write("\n")
+        out.write((pending_prime.pop() if pending_prime else "") + "\n")
     else:
         for i, text in enumerate(sample_text(model, vocab, args.prime, cfg, device=device)):
             out.write(f"--- sample {i + 1} ---\n{text}\n")
