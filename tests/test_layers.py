@@ -143,7 +143,7 @@ def test_detach_state_cuts_graph():
     "call, message",
     [
         (lambda: Recurrent("lstn", I, H), r"unknown cell 'lstn'; expected one of rnn_tanh, rnn_relu, lstm, gru"),
-        (lambda: Recurrent("gru", I, H, backend="cudnn"), r"unknown backend 'cudnn'; expected one of fused, explicit"),
+        (lambda: Recurrent("gru", I, H, backend="cudnn"), r"unknown backend 'cudnn'; expected one of auto, fused, explicit"),
         (lambda: Recurrent("gru", I, H)(torch.randn(B, I)),
          r"expected input of shape \(batch, time, 4\), got \(3, 4\)"),
         (lambda: Recurrent("gru", I, H)(torch.randn(B, T, I + 1)),
@@ -162,3 +162,30 @@ def test_errors_are_one_line(call, message):
     with pytest.raises(RnnkitError, match=message) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+def test_auto_backend_picks_the_fast_path_and_agrees_with_fused(monkeypatch):
+    import rnnkit.cells.fast_lstm as fast
+
+    torch.manual_seed(0)
+    layer = Recurrent("lstm", I, H, num_layers=2)  # backend "auto"
+    x = torch.randn(B, T, I)
+    calls = []
+    real = fast.fast_lstm
+    monkeypatch.setattr(fast, "fast_lstm", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        auto_out, _ = layer(x)  # training an LSTM under bf16 autocast on the CPU: fast_lstm
+        layer.backend = "fused"
+        fused_out, _ = layer(x)
+    assert calls == [1]
+    torch.testing.assert_close(auto_out.float(), fused_out.float(), rtol=0, atol=2e-2)
+
+    layer.backend = "auto"
+    with torch.no_grad():  # no autocast: the fused kernels, bit-identical to the fused backend
+        plain, _ = layer(x)
+        layer.backend = "fused"
+        torch.testing.assert_close(plain, layer(x)[0], rtol=0, atol=0)
+        layer.backend = "auto"
+        step, _ = layer(x[:, :1])  # one CPU step runs through our cells: same numbers
+        torch.testing.assert_close(step, plain[:, :1], rtol=0, atol=1e-6)
+    assert calls == [1]

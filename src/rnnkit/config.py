@@ -53,7 +53,7 @@ class TrainConfig:
     max_steps: int | None = None
     epochs: float | None = None
     time: float | None = None  # seconds; the CLI defaults to 10 minutes when no budget is given
-    eval_every: int = 100
+    eval_every: int = 200
     eval_tokens: int | None = None  # None: the whole validation split
     save_every: float = 60.0  # seconds between checkpoints of last.pt
     device: str = "auto"

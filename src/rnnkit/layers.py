@@ -22,7 +22,14 @@ from rnnkit.errors import RnnkitError
 #: unchanged between the two backends and to ``torch.nn`` modules.
 State = Tensor | tuple[Tensor, Tensor]
 
-BACKENDS = ("fused", "explicit")
+BACKENDS = ("auto", "fused", "explicit")
+
+
+def _bf16_autocast_on_cpu() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    except TypeError:  # torch < 2.4 spelling
+        return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == torch.bfloat16
 
 
 def _torch_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dropout: float,
@@ -45,7 +52,11 @@ class Recurrent(nn.Module):
     input_size, hidden_size, num_layers : sizes (I, H, L)
     dropout : dropout on the outputs of every layer but the last (training only)
     bidirectional : run a second direction right-to-left (D = 2)
-    backend : "fused" (torch kernels) or "explicit" (rnnkit cells in a time loop)
+    backend : "fused" (torch kernels), "explicit" (rnnkit cells in a time loop) or "auto" (the
+        default): fused, except that single time steps on the CPU run through our cells (3-8x
+        faster token-by-token sampling) and LSTM training on the CPU under bf16 autocast runs
+        ``rnnkit.cells.fast_lstm`` (bf16 GEMMs and a hand-written backward, ~1.5x faster than
+        oneDNN's bf16 LSTM). All three compute the same function of the same parameters.
 
     Shapes
     ------
@@ -58,7 +69,7 @@ class Recurrent(nn.Module):
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                 dropout: float = 0.0, bidirectional: bool = False, backend: str = "fused",
+                 dropout: float = 0.0, bidirectional: bool = False, backend: str = "auto",
                  bias: bool = True):
         super().__init__()
         self.cell = check_cell_kind(cell)
@@ -101,12 +112,31 @@ class Recurrent(nn.Module):
     def forward(self, x: Tensor, state: State | None = None,
                 lengths: Tensor | None = None) -> tuple[Tensor, State]:
         self._check(x, state, lengths)
-        # One step on the CPU (token-by-token sampling) is 3-8x faster in our cells than through
-        # oneDNN's per-call set-up (benchmarks/bench_sampling.py); the numbers are the same.
-        single_cpu_step = x.shape[1] == 1 and x.device.type == "cpu"
-        if self._backend == "fused" and not single_cpu_step:
+        backend = self._backend if self._backend != "auto" else self._auto_backend(x, lengths)
+        if backend == "fused":
             return self._forward_fused(x, state, lengths)
+        if backend == "fast":
+            return self._forward_fast(x, state)
         return self._forward_explicit(x, state, lengths)
+
+    def _auto_backend(self, x: Tensor, lengths: Tensor | None) -> str:
+        if x.device.type != "cpu":
+            return "fused"
+        if x.shape[1] == 1:  # token-by-token: oneDNN's per-call set-up dominates (bench_sampling.py)
+            return "explicit"
+        if (self.cell == "lstm" and not self.bidirectional and lengths is None and torch.is_grad_enabled()
+                and _bf16_autocast_on_cpu()):
+            return "fast"  # oneDNN's bf16 LSTM backward is slow (bench_lstm_kernels.py)
+        return "fused"
+
+    def _forward_fast(self, x: Tensor, state: State | None):
+        from rnnkit.cells.fast_lstm import fast_lstm
+
+        weights = [tuple(getattr(self.rnn, f"{kind}_l{k}", None)
+                         for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                   for k in range(self.num_layers)]
+        out, (h, c) = fast_lstm(x.float(), weights, state, dropout=self.dropout, training=self.training)
+        return out, (h, c)
 
     # -- checks ------------------------------------------------------------------------------
     def _check(self, x: Tensor, state: State | None, lengths: Tensor | None) -> None:
