@@ -56,7 +56,7 @@ def main() -> None:
     print(f"{'rnnkit (best validation within the budget)':55s} {best:14.4f} {best / math.log(2):10.4f}")
     for name, value in NANOGPT.items():
         print(f"{name:55s} {value:14.4f} {value / math.log(2):10.4f}")
-    print(f"validation curve: " + ", ".join(f"{r['step']}:{r['val_loss']:.3f}" for r in val))
+    print("validation curve: " + ", ".join(f"{r['step']}:{r['val_loss']:.3f}" for r in val))
     print(f"peak resident memory of the training process: {peak_mib:,.0f} MiB")
     print(f"sample:\n{sample}")
 

@@ -143,7 +143,8 @@ def test_detach_state_cuts_graph():
     "call, message",
     [
         (lambda: Recurrent("lstn", I, H), r"unknown cell 'lstn'; expected one of rnn_tanh, rnn_relu, lstm, gru"),
-        (lambda: Recurrent("gru", I, H, backend="cudnn"), r"unknown backend 'cudnn'; expected one of auto, fused, explicit"),
+        (lambda: Recurrent("gru", I, H, backend="cudnn"),
+         r"unknown backend 'cudnn'; expected one of auto, fused, explicit"),
         (lambda: Recurrent("gru", I, H)(torch.randn(B, I)),
          r"expected input of shape \(batch, time, 4\), got \(3, 4\)"),
         (lambda: Recurrent("gru", I, H)(torch.randn(B, T, I + 1)),
