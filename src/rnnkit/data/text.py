@@ -11,16 +11,16 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from rnnkit.data import datasets
 from rnnkit.errors import RnnkitError
+from rnnkit.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -228,9 +228,9 @@ def encode_corpus(
     }
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(npy, lambda f: np.save(f, ids, allow_pickle=False))
+        atomic_write(npy, lambda f: np.save(f, ids, allow_pickle=False))
         # The JSON is written last: it marks the entry complete.
-        _atomic_write(meta_path, lambda f: f.write(json.dumps(meta).encode()))
+        atomic_write(meta_path, lambda f: f.write(json.dumps(meta).encode()))
     except OSError as e:
         logger.warning("could not cache encoded corpus in %s: %s", folder, e)
     return ids, vocab
@@ -262,17 +262,6 @@ def _load_cached(npy: Path, meta_path: Path) -> tuple[np.ndarray, CharVocab] | N
         logger.warning("ignoring damaged cache entry %s: %s", npy, e)
         return None
     return ids, vocab
-
-
-def _atomic_write(dest: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write via a temp file in the same folder, then os.replace into place."""
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def split_train_val(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
