@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_CPU := torch==2.13.0
 DEMO_TIME ?= 5m
 DEMO_DIR ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 # Data for named datasets: a local copy beside the checkout when there is one (as in CI),
 # otherwise rnnkit downloads it once into ~/.cache/rnnkit (checksummed).
