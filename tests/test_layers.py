@@ -182,11 +182,14 @@ def test_auto_backend_picks_the_fast_path_and_agrees_with_fused(monkeypatch):
     torch.testing.assert_close(auto_out.float(), fused_out.float(), rtol=0, atol=2e-2)
 
     layer.backend = "auto"
-    with torch.no_grad():  # no autocast: the fused kernels, bit-identical to the fused backend
-        plain, _ = layer(x)
+    long_x = torch.randn(B, 40, I)
+    with torch.no_grad():  # no autocast, long input: the fused kernels, bit-identical to the fused backend
+        plain, _ = layer(long_x)
         layer.backend = "fused"
-        torch.testing.assert_close(plain, layer(x)[0], rtol=0, atol=0)
+        torch.testing.assert_close(plain, layer(long_x)[0], rtol=0, atol=0)
         layer.backend = "auto"
-        step, _ = layer(x[:, :1])  # one CPU step runs through our cells: same numbers
+        short, _ = layer(long_x[:, :5])  # short inference and single steps run through our cells: same numbers
+        step, _ = layer(long_x[:, :1])
+        torch.testing.assert_close(short, plain[:, :5], rtol=0, atol=1e-6)
         torch.testing.assert_close(step, plain[:, :1], rtol=0, atol=1e-6)
     assert calls == [1]

@@ -23,6 +23,7 @@ from rnnkit.errors import RnnkitError
 State = Tensor | tuple[Tensor, Tensor]
 
 BACKENDS = ("auto", "fused", "explicit")
+SHORT_INFERENCE_STEPS = 32  # "auto" runs our cells for inference on sequences up to this long on the CPU
 
 
 def _bf16_autocast_on_cpu() -> bool:
@@ -53,8 +54,8 @@ class Recurrent(nn.Module):
     dropout : dropout on the outputs of every layer but the last (training only)
     bidirectional : run a second direction right-to-left (D = 2)
     backend : "fused" (torch kernels), "explicit" (rnnkit cells in a time loop) or "auto" (the
-        default): fused, except that single time steps on the CPU run through our cells (3-8x
-        faster token-by-token sampling) and LSTM training on the CPU under bf16 autocast runs
+        default): fused, except that on the CPU single time steps and short inference calls run
+        through our cells (3-8x faster token-by-token sampling, no per-prime set-up) and LSTM training on the CPU under bf16 autocast runs
         ``rnnkit.cells.fast_lstm`` (bf16 GEMMs and a hand-written backward, ~1.5x faster than
         oneDNN's bf16 LSTM). All three compute the same function of the same parameters.
 
@@ -122,7 +123,9 @@ class Recurrent(nn.Module):
     def _auto_backend(self, x: Tensor, lengths: Tensor | None) -> str:
         if x.device.type != "cpu":
             return "fused"
-        if x.shape[1] == 1:  # token-by-token: oneDNN's per-call set-up dominates (bench_sampling.py)
+        if x.shape[1] == 1 or (x.shape[1] <= SHORT_INFERENCE_STEPS and not torch.is_grad_enabled()):
+            # token-by-token sampling and short primes: oneDNN's per-call (per-shape) set-up
+            # costs more than the arithmetic (~50 ms per layer for a new prime length)
             return "explicit"
         if (self.cell == "lstm" and not self.bidirectional and lengths is None and torch.is_grad_enabled()
                 and _bf16_autocast_on_cpu()):
