@@ -133,3 +133,72 @@ def test_recycled_buffers_and_retained_graph_give_the_same_gradients():
                 torch.testing.assert_close(a, b, rtol=0, atol=0)
     for a, b in zip(grads[0], grads[2]):  # same input, same weights, recycled buffers
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_bf16_out_dtype_is_the_contiguous_bf16_output():
+    # Under autocast Recurrent asks for bf16 outputs: the same values, contiguous (B, T, H), no fp32 copy.
+    torch.manual_seed(0)
+    lstm = nn.LSTM(I, H, 2, batch_first=True)
+    x = torch.randn(B, T, I, requires_grad=True)
+    wide, (h_w, c_w) = fast_lstm(x, weights_of(lstm), compute_dtype=torch.bfloat16)
+    narrow, (h_n, c_n) = fast_lstm(x, weights_of(lstm), compute_dtype=torch.bfloat16, out_dtype=torch.bfloat16)
+    assert wide.dtype == torch.float32 and narrow.dtype == torch.bfloat16 and narrow.is_contiguous()
+    assert torch.equal(wide.bfloat16(), narrow) and torch.equal(h_w, h_n) and torch.equal(c_w, c_n)
+    g = torch.randn(B, T, H).bfloat16()
+    (g_wide,) = torch.autograd.grad(wide, x, g.float())
+    (g_narrow,) = torch.autograd.grad(narrow, x, g)
+    assert torch.equal(g_wide, g_narrow)
+
+
+def test_prepacked_recurrent_gemm_equals_addmm(monkeypatch):
+    # The time loops' GEMMs run through oneDNN's prepacked linear where it is available; the plain
+    # addmm fallback must give the very same bits (forward and every gradient).
+    import rnnkit.cells.fast_lstm as fl
+
+    torch.manual_seed(0)
+    lstm = nn.LSTM(I, H, 2, batch_first=True)
+    x = torch.randn(B, T, I, requires_grad=True)
+    state = tuple(torch.randn(2, B, H, requires_grad=True) for _ in range(2))
+    inputs = [x, *lstm.parameters(), *state]
+
+    def results():
+        out, (h_n, c_n) = fast_lstm(x, weights_of(lstm), state, compute_dtype=torch.bfloat16)
+        loss = (out * torch.linspace(-1, 1, H)).sum() + h_n.sum() + (c_n * c_n).sum()
+        return [out, h_n, c_n, *torch.autograd.grad(loss, inputs)]
+
+    packed = results()
+    monkeypatch.setattr(fl, "_packed_recurrent_gemm", lambda w, batch: None)
+    plain = results()
+    for a, b in zip(packed, plain):
+        assert torch.equal(a, b)
+
+
+def test_packed_gemm_falls_back_when_the_op_fails(monkeypatch):
+    import rnnkit.cells.fast_lstm as fl
+
+    class NoMkldnn:
+        def __getattr__(self, name):
+            raise AttributeError(name)
+
+    monkeypatch.setattr(fl, "_PACKED_GEMM_OK", {})
+    monkeypatch.setattr(torch.ops, "mkldnn", NoMkldnn())
+    w = torch.randn(8, 4).bfloat16()
+    assert fl._packed_recurrent_gemm(w, 2) is None
+    assert fl._PACKED_GEMM_OK == {torch.device("cpu"): False}
+    assert fl._packed_recurrent_gemm(w.float(), 2) is None  # only bf16 is ever packed
+
+
+def test_fast_dropout_recycled_scratch_leaves_earlier_outputs_alone():
+    x = torch.randn(64, 50, requires_grad=True)
+    torch.manual_seed(3)
+    first = fast_dropout(x, 0.25)
+    kept = first.detach().clone()
+    torch.manual_seed(4)
+    second = fast_dropout(x, 0.25)  # reuses the scratch of the first call
+    assert torch.equal(first, kept) and not torch.equal(first, second)
+    torch.manual_seed(3)
+    assert torch.equal(fast_dropout(x, 0.25), kept)  # same seed, same mask
+    (grad,) = torch.autograd.grad(first.sum(), x)
+    torch.testing.assert_close(grad, (kept != 0).float() / 0.75)
+    bf = fast_dropout(x.detach().bfloat16(), 0.25)
+    assert bf.dtype == torch.bfloat16

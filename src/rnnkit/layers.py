@@ -55,9 +55,10 @@ class Recurrent(nn.Module):
     bidirectional : run a second direction right-to-left (D = 2)
     backend : "fused" (torch kernels), "explicit" (rnnkit cells in a time loop) or "auto" (the
         default): fused, except that on the CPU single time steps and short inference calls run
-        through our cells (3-8x faster token-by-token sampling, no per-prime set-up) and LSTM training on the CPU under bf16 autocast runs
-        ``rnnkit.cells.fast_lstm`` (bf16 GEMMs and a hand-written backward, ~1.5x faster than
-        oneDNN's bf16 LSTM). All three compute the same function of the same parameters.
+        through our cells (3-8x faster token-by-token sampling, no per-prime set-up) and LSTM
+        training on the CPU under bf16 autocast runs ``rnnkit.cells.fast_lstm`` (bf16 GEMMs and a
+        hand-written backward, ~1.5x faster than oneDNN's bf16 LSTM). All three compute the same
+        function of the same parameters.
 
     Shapes
     ------
@@ -138,7 +139,11 @@ class Recurrent(nn.Module):
         weights = [tuple(getattr(self.rnn, f"{kind}_l{k}", None)
                          for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                    for k in range(self.num_layers)]
-        out, (h, c) = fast_lstm(x.float(), weights, state, dropout=self.dropout, training=self.training)
+        # bf16 outputs under bf16 autocast, as the fused nn.LSTM gives: they are bf16 values already, and
+        # the next layer (autocast) would only narrow an fp32 copy again.
+        out_dtype = torch.bfloat16 if _bf16_autocast_on_cpu() else None
+        out, (h, c) = fast_lstm(x.float(), weights, state, dropout=self.dropout, training=self.training,
+                                out_dtype=out_dtype)
         return out, (h, c)
 
     # -- checks ------------------------------------------------------------------------------
