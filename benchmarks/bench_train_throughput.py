@@ -44,18 +44,21 @@ class UdacityCharRNN(nn.Module):
         return self.fc(self.dropout(out).reshape(-1, out.shape[-1])), hidden
 
 
+def endless(batcher: StreamBatcher):
+    """The batcher's windows epoch after epoch, so a long timing never runs dry."""
+    while True:
+        yield from batcher
+
+
 def reference_runner(batcher: StreamBatcher, vocab_size: int, hidden: int, layers: int):
     torch.manual_seed(0)
     net = UdacityCharRNN(vocab_size, hidden, layers)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    batches = iter(batcher)
+    batches = endless(batcher)
     state = {"h": None}
 
     def step():
-        try:
-            x, y = next(batches)
-        except StopIteration:
-            return 0
+        x, y = next(batches)
         h = None if state["h"] is None else tuple(t.detach() for t in state["h"])
         net.zero_grad()
         logits, state["h"] = net(x, h)
@@ -74,14 +77,11 @@ def rnnkit_runner(batcher: StreamBatcher, vocab_size: int, hidden: int, layers: 
     model = LanguageModel(LanguageModelConfig(vocab_size, hidden_size=hidden, num_layers=layers))
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.99))
     device = torch.device("cpu")
-    batches = iter(batcher)
+    batches = endless(batcher)
     state = {"h": None}
 
     def step():
-        try:
-            x, y = next(batches)
-        except StopIteration:
-            return 0
+        x, y = next(batches)
         with autocast(precision, device):
             loss, carried = lm_loss(model, x, y, state["h"])
         opt.zero_grad(set_to_none=True)

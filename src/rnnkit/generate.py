@@ -17,9 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnkit.data.text import MAX_LISTED
 from rnnkit.errors import RnnkitError
-
-_MAX_LISTED = 10  # unknown prime characters listed in one error message
 
 
 class Vocabulary(Protocol):
@@ -168,8 +167,8 @@ def _token_stream(model: nn.Module, prime: Tensor, cfg: SamplingConfig,
 
 
 def _unknown_message(unknown: list[str]) -> str:
-    listed = ", ".join(repr(c) for c in unknown[:_MAX_LISTED])
-    more = f", ... {len(unknown) - _MAX_LISTED} more" if len(unknown) > _MAX_LISTED else ""
+    listed = ", ".join(repr(c) for c in unknown[:MAX_LISTED])
+    more = f", ... {len(unknown) - MAX_LISTED} more" if len(unknown) > MAX_LISTED else ""
     return f"prime contains characters not in the vocabulary: {listed}{more}; remove them or pass --skip-unknown"
 
 

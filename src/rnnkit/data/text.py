@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_FORMAT_VERSION = 1
 _CHUNK_CHARS = 1 << 22  # 4M code points = 16 MB of UTF-32 per chunk
-_MAX_LISTED = 10  # unknown characters listed in one error message
+MAX_LISTED = 10  # unknown characters listed in one error message
 
 
 def read_text(path: str | os.PathLike[str], encoding: str = "utf-8") -> str:
@@ -79,9 +79,9 @@ def smallest_dtype(vocab_size: int) -> np.dtype:
 
 
 def _describe_chars(chars: list[str]) -> str:
-    """'N characters ('a', 'b', ...)' with at most _MAX_LISTED listed."""
-    listed = ", ".join(repr(c) for c in chars[:_MAX_LISTED])
-    more = f", ... {len(chars) - _MAX_LISTED} more" if len(chars) > _MAX_LISTED else ""
+    """'N characters ('a', 'b', ...)' with at most MAX_LISTED listed."""
+    listed = ", ".join(repr(c) for c in chars[:MAX_LISTED])
+    more = f", ... {len(chars) - MAX_LISTED} more" if len(chars) > MAX_LISTED else ""
     noun = "character" if len(chars) == 1 else "characters"
     return f"{len(chars)} {noun} not in the vocabulary ({listed}{more})"
 
