@@ -85,10 +85,13 @@ def train_lm(config: RunConfig, out: str | Path, resume: bool = False, show_prog
     config = with_default_budget(config).validate()
     device = resolve_device(config.train.device)
     dist_info = init_distributed(device.type)
+    finished = False
     try:
-        return _train(config, out, resume, show_progress, log, device, dist_info)
+        summary = _train(config, out, resume, show_progress, log, device, dist_info)
+        finished = True
+        return summary
     finally:
-        shutdown_distributed(dist_info)
+        shutdown_distributed(dist_info, wait=finished)
 
 
 def _train(config: RunConfig, out: Path, resume: bool, show_progress: bool, log: Callable,

@@ -41,8 +41,16 @@ def init_distributed(device_type: str) -> DistInfo:
     return info
 
 
-def shutdown_distributed(info: DistInfo) -> None:
+def shutdown_distributed(info: DistInfo, wait: bool = True) -> None:
+    """Leave the process group; with ``wait``, first wait for every rank to get here.
+
+    A rank tearing gloo down while rank 0 is still plotting or saving can abort rank 0's peer
+    ("terminate called without an active exception"). After an error, don't wait: a failed peer
+    would never arrive.
+    """
     if info.enabled and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
