@@ -2,7 +2,7 @@
 
 A run directory holds
 
-    config.json      the run's full configuration (model, data, training), human-readable
+    config.json      the run's task and full configuration (model, data, training), human-readable
     vocab.json       the vocabulary
     last.pt          everything needed to resume exactly: weights, optimizer, step, RNG states,
                      the position in the data and the carried recurrent state
@@ -71,6 +71,14 @@ def load_tensors(path: Path) -> dict[str, Any]:
         version = payload.get("format_version") if isinstance(payload, dict) else None
         raise RnnkitError(f"{path} has checkpoint format {version}, this rnnkit reads format {FORMAT_VERSION}")
     return payload
+
+
+def run_task(run_dir: str | Path) -> str:
+    """The task that made a run directory (``"task"`` in its config.json; runs from before tasks: ``"lm"``)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RnnkitError(f"run directory {run_dir} does not exist; train one with 'rnnkit train TASK --out {run_dir}'")
+    return str(load_json(run_dir / CONFIG_FILE).get("task", "lm"))
 
 
 def find_weights(run_dir: Path) -> Path:

@@ -55,6 +55,7 @@ class TrainConfig:
     time: float | None = None  # seconds; the CLI defaults to 10 minutes when no budget is given
     eval_every: int = 200
     eval_tokens: int | None = None  # None: the whole validation split
+    patience: int | None = None  # stop after this many validations without a new best (None: never)
     save_every: float = 60.0  # seconds between checkpoints of last.pt
     device: str = "auto"
     precision: str = "auto"
@@ -90,6 +91,7 @@ class RunConfig:
             (t.max_steps is None or t.max_steps >= 1, f"--max-steps must be >= 1, got {t.max_steps}"),
             (t.epochs is None or t.epochs > 0, f"--epochs must be > 0, got {t.epochs}"),
             (t.time is None or t.time > 0, f"--time must be > 0, got {t.time}"),
+            (t.patience is None or t.patience >= 1, f"--patience must be >= 1, got {t.patience}"),
             (t.max_steps or t.epochs or t.time, "give one of --max-steps, --epochs or --time"),
             (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
             (t.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {t.device!r}"),

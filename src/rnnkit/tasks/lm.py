@@ -23,6 +23,7 @@ from rnnkit.training.plot import plot_loss
 from rnnkit.training.precision import autocast, resolve_device, resolve_precision
 from rnnkit.training.trainer import Trainer
 
+TASK = "lm"
 DEFAULT_TIME_S = 600.0
 
 
@@ -141,7 +142,7 @@ def _train(config: RunConfig, out: Path, resume: bool, show_progress: bool, log:
                 "precision": precision, "world_size": dist_info.world_size,
                 "parameters": model.num_parameters(), "train_tokens": int(len(train_ids)),
                 "val_tokens": int(len(val_ids))}
-        ckpt.save_json(out / ckpt.CONFIG_FILE, {**config.to_dict(), "meta": meta})
+        ckpt.save_json(out / ckpt.CONFIG_FILE, {"task": TASK, **config.to_dict(), "meta": meta})
         log(f"rnnkit: {model.num_parameters():,} parameters, {len(vocab)} symbols, "
             f"{len(train_ids):,} training and {len(val_ids):,} validation chars from {path}; "
             f"{device.type}, {precision}, batch {batcher.batch_size}x{getattr(batcher, 'seq_len', t.seq_len)}")
@@ -156,6 +157,7 @@ def resume_config(run_dir: str | Path, train_overrides: dict[str, Any] | None = 
     """The stored RunConfig of a run, with optional new budget/bookkeeping settings applied."""
     stored = ckpt.load_json(Path(run_dir) / ckpt.CONFIG_FILE)
     stored.pop("meta", None)
+    stored.pop("task", None)
     config = RunConfig.from_dict(stored)
     if train_overrides:
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, **train_overrides))

@@ -8,6 +8,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+BITS_PER = ("char", "word", "token")
+
 
 class Progress:
     """Percent-of-budget bar; the budget may be steps, epochs or time, so the unit is percent."""
@@ -22,12 +24,10 @@ class Progress:
         if self.bar is None:
             return
         if row is not None:
-            self.postfix.update({
-                "step": str(row["step"]),
-                "loss": f"{row['loss']:.3f}",
-                f"bp{self.token_name[0]}": f"{row['bpt']:.3f}",
-                f"{self.token_name}s/s": f"{row['tokens_per_s']:,.0f}",
-            })
+            self.postfix.update({"step": str(row["step"]), "loss": f"{row['loss']:.3f}"})
+            if self.token_name in BITS_PER:  # bits per char/word; meaningless per example or point
+                self.postfix[f"bp{self.token_name[0]}"] = f"{row['bpt']:.3f}"
+            self.postfix[f"{self.token_name}s/s"] = f"{row['tokens_per_s']:,.0f}"
         if math.isfinite(best_val):
             self.postfix["val"] = f"{best_val:.3f}"
         self.bar.set_postfix(self.postfix, refresh=False)

@@ -35,6 +35,24 @@ LossFn = Callable[[nn.Module, Tensor, Tensor, State | None], tuple[Tensor, State
 LN2 = math.log(2.0)
 
 
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move a tensor, or the tensors in a tuple/list/dict, to ``device``."""
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def count_elements(y: Any) -> int:
+    """Elements of a target batch (its first tensor when it is a tuple/list/dict), for throughput."""
+    while not isinstance(y, Tensor):
+        y = next(iter(y.values())) if isinstance(y, dict) else y[0]
+    return y.numel()
+
+
 class TrainingInterrupted(Exception):
     """Ctrl-C during training; last.pt was saved at ``step``."""
 
@@ -53,15 +71,20 @@ class TrainState:
     tokens: int = 0
     elapsed: float = 0.0  # seconds of training, summed across resumes
     best_val: float = math.inf
+    evals_since_best: int = 0  # validations without improvement, for early stopping (config.patience)
     history: list[dict[str, Any]] = field(default_factory=list)  # the last few logged rows
 
 
 class Trainer:
     """Fit ``model`` on ``batcher`` under ``config``, writing into ``run_dir``.
 
-    ``batcher`` is a ``StreamBatcher`` (state carried across windows, reset each epoch) or a
-    ``RandomWindowBatcher`` (fresh state each batch). ``evaluate(model) -> nats per token``
-    is called every ``config.eval_every`` steps and at the end.
+    ``batcher`` is a ``StreamBatcher`` (state carried across windows, reset each epoch: it has
+    ``batches(start_window)``), or anything with ``sample() -> (x, y)`` and ``len()`` (batches per
+    epoch) whose batches are independent (fresh state each batch). ``x`` and ``y`` are tensors or
+    tuples/dicts of tensors; throughput counts the elements of ``y`` (its first tensor).
+    ``evaluate(model)`` returns the validation loss (lower is better), or a dict with that loss under
+    ``"val_loss"`` and further figures to log; it is called every ``config.eval_every`` steps and at the end.
+    With ``config.patience`` set, training stops after that many validations without a new best.
     """
 
     def __init__(self, model: nn.Module, batcher, loss_fn: LossFn, config: TrainConfig, run_dir: Path,
@@ -132,7 +155,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "state": {"step": s.step, "epoch": s.epoch, "window": s.window, "tokens": s.tokens,
-                      "elapsed": s.elapsed, "best_val": s.best_val},
+                      "elapsed": s.elapsed, "best_val": s.best_val, "evals_since_best": s.evals_since_best},
             "rng_cpu": rng[0],
             "rng_cuda": rng[1],
             "rng_batches": rng[2],
@@ -159,7 +182,8 @@ class Trainer:
         self.scaler.load_state_dict(payload["scaler"])
         st = payload["state"]
         self.state = TrainState(step=st["step"], epoch=st["epoch"], window=st["window"], tokens=st["tokens"],
-                                elapsed=st["elapsed"], best_val=st["best_val"])
+                                elapsed=st["elapsed"], best_val=st["best_val"],
+                                evals_since_best=st.get("evals_since_best", 0))
         torch.set_rng_state(payload["rng_cpu"])
         if payload["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(payload["rng_cuda"])
@@ -204,19 +228,25 @@ class Trainer:
         c, s = self.cfg, self.state
         return ((c.max_steps is not None and s.step >= c.max_steps)
                 or (c.epochs is not None and s.step >= c.epochs * self.steps_per_epoch)
-                or (c.time is not None and s.elapsed >= c.time))
+                or (c.time is not None and s.elapsed >= c.time)
+                or (c.patience is not None and s.evals_since_best >= c.patience))
 
     def _validate(self) -> float | None:
         if self.evaluate is None:
             return None
-        val = self.evaluate(self.model)
+        result = self.evaluate(self.model)
         self.model.train()
-        row = {"step": self.state.step, "val_loss": val, "val_bpt": val / LN2, "elapsed": self.state.elapsed}
+        figures = dict(result) if isinstance(result, dict) else {"val_loss": result}
+        val = float(figures.pop("val_loss"))
+        row = {"step": self.state.step, "val_loss": val, "val_bpt": val / LN2, **figures,
+               "elapsed": self.state.elapsed}
         self._log(row)
         self.state.history.append(row)
         if val < self.state.best_val:
-            self.state.best_val = val
+            self.state.best_val, self.state.evals_since_best = val, 0
             self._save_best(val)
+        else:
+            self.state.evals_since_best += 1
         return val
 
     def fit(self) -> dict[str, Any]:
@@ -243,9 +273,9 @@ class Trainer:
                     s.epoch, s.window, self.carried = s.epoch + 1, 0, None
                     batches = self._epoch_batches()
                     continue
-                if self.dist.enabled and x.shape[0] == cfg.batch_size:
+                if self.dist.enabled and isinstance(x, Tensor) and x.shape[0] == cfg.batch_size:
                     x, y = x[rows], y[rows]
-                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                x, y = to_device(x, self.device), to_device(y, self.device)
                 lr = lr_at(s.step, self.progress(), cfg.lr, cfg.warmup_steps, cfg.min_lr_ratio)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
@@ -266,7 +296,7 @@ class Trainer:
                 self.carried = detach_state(carried) if self.carry else None
                 self._rng_at_step_start = None  # the step is complete
 
-                tokens = x.numel() * self.dist.world_size
+                tokens = count_elements(y) * self.dist.world_size
                 s.step, s.window, s.tokens = s.step + 1, s.window + 1, s.tokens + tokens
                 now = time.monotonic()  # wall time, validation included: --time 10m means 10 minutes
                 s.elapsed, clock = s.elapsed + now - clock, now

@@ -1,0 +1,86 @@
+"""Flag helpers shared by the task command modules: budgets, --config/--set overrides, the closing line."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any
+
+from rnnkit.errors import RnnkitError
+
+BUDGET_FLAGS = ("max_steps", "epochs", "time")
+
+
+def add_budget_flags(p: argparse.ArgumentParser) -> None:
+    """--max-steps, --epochs and --time (the CLI's default budget is the task's)."""
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--epochs", type=float, help="stop after this many passes over the training data")
+    p.add_argument("--time", help="stop after this much wall time, e.g. 90s, 10m, 1.5h")
+
+
+def add_override_flags(p: argparse.ArgumentParser) -> None:
+    """--config FILE.toml, --set SECTION.KEY=VALUE and --no-progress."""
+    p.add_argument("--config", metavar="FILE.toml", help="TOML file with one table per config section")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any setting, e.g. --set train.min_lr_ratio=0.1")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_value(text: str) -> Any:
+    """A --set value read as TOML (numbers, booleans, lists), else kept as a bare string."""
+    from rnnkit.config import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare string such as a path
+
+
+def sections(args: argparse.Namespace, flags: dict[str, tuple[str, str, type]],
+             extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Config sections from --config < typed flags (those not None) and ``extra`` < --set."""
+    from rnnkit.config import load_toml, merge, parse_duration
+
+    values: dict[str, Any] = load_toml(args.config) if args.config else {}
+    typed: dict[str, dict[str, Any]] = {}
+    for section, name, _ in flags.values():
+        value = getattr(args, name, None)
+        if value is not None:
+            typed.setdefault(section, {})[name] = value
+    typed = merge(typed, extra or {})
+    if getattr(args, "time", None) is not None:
+        typed.setdefault("train", {})["time"] = parse_duration(args.time)
+    train = typed.get("train", {})
+    if any(name in train for name in BUDGET_FLAGS):  # a budget on the command line replaces the file's
+        for name in BUDGET_FLAGS:
+            train.setdefault(name, None)
+    for item in args.set:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot:
+            raise RnnkitError(f"--set {item!r} must look like SECTION.KEY=VALUE, e.g. train.lr=0.002")
+        typed.setdefault(section, {})[name] = parse_value(raw)
+    return merge(values, typed)
+
+
+def budget_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The new budget given to ``train --resume``, as TrainConfig fields."""
+    from rnnkit.config import parse_duration
+
+    overrides = {name: getattr(args, name) for name in ("max_steps", "epochs") if getattr(args, name) is not None}
+    if args.time is not None:
+        overrides["time"] = parse_duration(args.time)
+    return overrides
+
+
+def report_training(summary: dict[str, Any], run_dir: Any, token_name: str, metric: str | None = None) -> int:
+    """Print the closing line of a training run to stderr; returns exit code 0."""
+    best = summary["best_val"]
+    line = f"rnnkit: trained {summary['step']} steps in {summary['elapsed']:.0f}s"
+    if metric is not None:
+        line += f"; {metric}"
+    elif math.isfinite(best):
+        line += f"; best validation {best:.4f} nats/{token_name} ({best / math.log(2):.4f} bits/{token_name})"
+    print(f"{line}; saved {run_dir}", file=sys.stderr)
+    return 0

@@ -1,0 +1,138 @@
+"""``rnnkit train lm``, and ``sample``/``eval``/``train --resume`` for language-model runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rnnkit.commands.common import add_budget_flags, add_override_flags, budget_overrides, report_training, sections
+from rnnkit.errors import RnnkitError
+
+TASK = "lm"
+
+# flag -> (section, field, type); flags default to None so that only what the user typed overrides
+# the --config file and the dataclass defaults (rnnkit.config owns every default).
+LM_FLAGS: dict[str, tuple[str, str, type]] = {
+    "--data": ("data", "data", str),
+    "--level": ("data", "level", str),
+    "--encoding": ("data", "encoding", str),
+    "--val-fraction": ("data", "val_fraction", float),
+    "--batching": ("data", "batching", str),
+    "--cell": ("model", "cell", str),
+    "--hidden-size": ("model", "hidden_size", int),
+    "--num-layers": ("model", "num_layers", int),
+    "--embedding-size": ("model", "embedding_size", int),
+    "--dropout": ("model", "dropout", float),
+    "--backend": ("model", "backend", str),
+    "--seq-len": ("train", "seq_len", int),
+    "--batch-size": ("train", "batch_size", int),
+    "--lr": ("train", "lr", float),
+    "--weight-decay": ("train", "weight_decay", float),
+    "--warmup-steps": ("train", "warmup_steps", int),
+    "--grad-clip": ("train", "grad_clip", float),
+    "--max-steps": ("train", "max_steps", int),
+    "--epochs": ("train", "epochs", float),
+    "--eval-every": ("train", "eval_every", int),
+    "--eval-tokens": ("train", "eval_tokens", int),
+    "--save-every": ("train", "save_every", float),
+    "--device": ("train", "device", str),
+    "--precision": ("train", "precision", str),
+    "--seed": ("train", "seed", int),
+}
+HELP = {"--data": "text file, or a named dataset (default: tinyshakespeare)",
+        "--cell": "lstm (default), gru, rnn_tanh or rnn_relu",
+        "--precision": "auto (bf16 where the CPU/GPU has it), fp32, bf16 or fp16",
+        "--device": "auto, cpu or cuda", "--backend": "fused (default) or explicit"}
+
+
+def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:
+    lm = train_tasks.add_parser("lm", help="a character-level language model over a text file",
+                                description="Train a recurrent language model on a text file or a named dataset.")
+    lm.set_defaults(handler=train)
+    lm.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for checkpoints and logs")
+    add_override_flags(lm)
+    lm.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and output weights")
+    lm.add_argument("--random-windows", action="store_const", const="random", dest="batching",
+                    help="sample random windows instead of stateful streams")
+    for flag, (_, name, kind) in LM_FLAGS.items():
+        if flag in ("--max-steps", "--epochs"):
+            continue
+        if flag == "--batching":
+            lm.add_argument(flag, dest="batching", choices=["stream", "random"], help="stream (default) or random")
+            continue
+        lm.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
+    add_budget_flags(lm)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    extra: dict[str, dict[str, Any]] = {"model": {"tie_weights": True}} if args.tie_weights else {}
+    return sections(args, LM_FLAGS, extra)
+
+
+def train(args: argparse.Namespace) -> int:
+    from rnnkit.config import RunConfig
+    from rnnkit.tasks.lm import train_lm
+
+    values = _overrides(args)
+    unknown = sorted(set(values) - {"data", "model", "train"})
+    if unknown:
+        raise RnnkitError(f"unknown config section [{unknown[0]}]; expected [data], [model] or [train]")
+    summary = train_lm(RunConfig.from_dict(values), args.out, show_progress=not args.no_progress,
+                       log=lambda m: print(m, file=sys.stderr))
+    return report_training(summary, args.out, "char")
+
+
+def resume(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.lm import resume_config, train_lm
+
+    config = resume_config(args.resume, budget_overrides(args))
+    summary = train_lm(config, args.resume, resume=True, show_progress=not args.no_progress,
+                       log=lambda m: print(m, file=sys.stderr))
+    return report_training(summary, args.resume, "char")
+
+
+def sample(args: argparse.Namespace) -> int:
+    from rnnkit.generate import SamplingConfig, sample_text
+    from rnnkit.tasks.lm import load_lm
+    from rnnkit.training.precision import resolve_device
+
+    if args.condition is not None:
+        raise RnnkitError(f"{args.run_dir} is an unconditioned language model; drop --condition")
+    cfg = SamplingConfig(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                         greedy=args.greedy, num_samples=args.num_samples, seed=args.seed,
+                         skip_unknown=args.skip_unknown)
+    device = resolve_device(args.device)
+    model, vocab, _ = load_lm(args.run_dir, device)
+    out = sys.stdout
+    dropped = set(vocab.unknown(args.prime)) if args.skip_unknown else set()
+    pending_prime = ["".join(c for c in args.prime if c not in dropped)]  # printed once the prime is accepted
+
+    def stream(piece: str) -> None:
+        out.write(pending_prime.pop() + piece if pending_prime else piece)
+        out.flush()
+
+    if cfg.num_samples == 1:
+        sample_text(model, vocab, args.prime, cfg, device=device, stream=stream)
+        out.write((pending_prime.pop() if pending_prime else "") + "\n")
+    else:
+        for i, text in enumerate(sample_text(model, vocab, args.prime, cfg, device=device)):
+            out.write(f"--- sample {i + 1} ---\n{text}\n")
+    out.flush()
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.lm import eval_lm
+
+    result = eval_lm(args.run_dir, data=args.data, device=args.device)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"loss {result['nats_per_token']:.4f} nats/char  {result['bits_per_token']:.4f} bits/char  "
+              f"perplexity {result['perplexity']:.3f}  ({result['tokens']:,} chars)")
+    return 0
+
+
+__all__ = ["LM_FLAGS", "TASK", "add_parsers", "evaluate", "resume", "sample", "train"]
