@@ -21,11 +21,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from rnnkit.errors import RnnkitError
-from rnnkit.models.language_model import LanguageModelConfig
+from rnnkit.models.language_model import MODEL_KINDS, LanguageModelConfig
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 BATCHING = ("stream", "random")
+LEVELS = ("char", "word")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,12 @@ class DataConfig:
     encoding: str = "utf-8"
     val_fraction: float = 0.1
     batching: str = "stream"
+    # word level (--level word): the vocabulary comes from the training split
+    min_freq: int = 1  # rarer words become <unk>
+    max_vocab: int | None = None
+    lowercase: bool = False
+    punctuation: str = "split"  # split: punctuation marks are tokens; drop; keep: split on whitespace only
+    embeddings: str | None = None  # word2vec file to initialise the embedding from (word level)
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,12 @@ class RunConfig:
             (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
             (t.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {t.device!r}"),
             (d.batching in BATCHING, f"--batching must be one of {', '.join(BATCHING)}, got {d.batching!r}"),
-            (d.level == "char", f"--level {d.level!r} is not supported yet; use --level char"),
+            (d.level in LEVELS, f"--level must be char or word, got {d.level!r}"),
+            (d.min_freq >= 1, f"--min-freq must be >= 1, got {d.min_freq}"),
+            (d.embeddings is None or d.level == "word", "--embeddings needs --level word (vectors are per word)"),
+            (self.model.model in MODEL_KINDS,
+             f"unknown --model {self.model.model!r}; choose one of {', '.join(MODEL_KINDS)}"),
+            (self.model.context >= 1, f"--context must be >= 1, got {self.model.context}"),
             (0 <= d.val_fraction < 1, f"--val-fraction must be in [0, 1), got {d.val_fraction}"),
             (self.model.hidden_size >= 1, f"--hidden-size must be >= 1, got {self.model.hidden_size}"),
             (self.model.num_layers >= 1, f"--num-layers must be >= 1, got {self.model.num_layers}"),

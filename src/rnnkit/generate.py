@@ -199,12 +199,16 @@ def sample_text(model: nn.Module, vocab: Vocabulary, prime: str, cfg: SamplingCo
     else:
         prime_ids = np.zeros(1, dtype=np.int64)  # seed token 0, left out of the texts
     streaming = callable(stream) and cfg.num_samples == 1
+    if streaming:  # a word vocabulary spaces each token by the ones before it; characters stand alone
+        make_decoder = getattr(vocab, "stream_decoder", None)
+        piece_of = (make_decoder(prime_ids if prime else prime_ids[:0]) if make_decoder
+                    else lambda i: vocab.decode([i]))
 
     steps: list[Tensor] = []
     for next_ids in generate_tokens(model, torch.from_numpy(prime_ids).to(want), cfg):
         steps.append(next_ids)
         if streaming:
-            stream(vocab.decode([int(next_ids[0])]))
+            stream(piece_of(int(next_ids[0])))
 
     if steps:
         generated = torch.stack(steps, dim=1).cpu().numpy()  # (B, length)

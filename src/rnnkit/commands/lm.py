@@ -20,6 +20,12 @@ LM_FLAGS: dict[str, tuple[str, str, type]] = {
     "--encoding": ("data", "encoding", str),
     "--val-fraction": ("data", "val_fraction", float),
     "--batching": ("data", "batching", str),
+    "--min-freq": ("data", "min_freq", int),
+    "--max-vocab": ("data", "max_vocab", int),
+    "--punctuation": ("data", "punctuation", str),
+    "--embeddings": ("data", "embeddings", str),
+    "--model": ("model", "model", str),
+    "--context": ("model", "context", int),
     "--cell": ("model", "cell", str),
     "--hidden-size": ("model", "hidden_size", int),
     "--num-layers": ("model", "num_layers", int),
@@ -42,18 +48,26 @@ LM_FLAGS: dict[str, tuple[str, str, type]] = {
     "--seed": ("train", "seed", int),
 }
 HELP = {"--data": "text file, or a named dataset (default: tinyshakespeare)",
+        "--level": "char (default) or word (words, punctuation marks and line breaks are tokens)",
+        "--min-freq": "word level: words seen fewer times in training become <unk> (default 1)",
+        "--max-vocab": "word level: keep at most this many words",
+        "--punctuation": "word level: split (default: marks are tokens), drop, or keep (split on spaces only)",
+        "--embeddings": "word level: initialise the embedding from a word2vec file (text or binary)",
+        "--model": "rnn (default) or mlp-ngram (a feed-forward net over the last --context tokens)",
+        "--context": "tokens of context of --model mlp-ngram (default 5)",
         "--cell": "lstm (default), gru, rnn_tanh or rnn_relu",
         "--precision": "auto (bf16 where the CPU/GPU has it), fp32, bf16 or fp16",
         "--device": "auto, cpu or cuda", "--backend": "fused (default) or explicit"}
 
 
 def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:
-    lm = train_tasks.add_parser("lm", help="a character-level language model over a text file",
+    lm = train_tasks.add_parser("lm", help="a character- or word-level language model over a text file",
                                 description="Train a recurrent language model on a text file or a named dataset.")
     lm.set_defaults(handler=train)
     lm.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for checkpoints and logs")
     add_override_flags(lm)
     lm.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and output weights")
+    lm.add_argument("--lowercase", action="store_true", default=None, help="word level: lower-case the text")
     lm.add_argument("--random-windows", action="store_const", const="random", dest="batching",
                     help="sample random windows instead of stateful streams")
     for flag, (_, name, kind) in LM_FLAGS.items():
@@ -67,7 +81,11 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    extra: dict[str, dict[str, Any]] = {"model": {"tie_weights": True}} if args.tie_weights else {}
+    extra: dict[str, dict[str, Any]] = {}
+    if args.tie_weights:
+        extra["model"] = {"tie_weights": True}
+    if args.lowercase:
+        extra["data"] = {"lowercase": True}
     return sections(args, LM_FLAGS, extra)
 
 
@@ -81,7 +99,7 @@ def train(args: argparse.Namespace) -> int:
         raise RnnkitError(f"unknown config section [{unknown[0]}]; expected [data], [model] or [train]")
     summary = train_lm(RunConfig.from_dict(values), args.out, show_progress=not args.no_progress,
                        log=lambda m: print(m, file=sys.stderr))
-    return report_training(summary, args.out, "char")
+    return report_training(summary, args.out, summary["token"])
 
 
 def resume(args: argparse.Namespace) -> int:
@@ -90,7 +108,7 @@ def resume(args: argparse.Namespace) -> int:
     config = resume_config(args.resume, budget_overrides(args))
     summary = train_lm(config, args.resume, resume=True, show_progress=not args.no_progress,
                        log=lambda m: print(m, file=sys.stderr))
-    return report_training(summary, args.resume, "char")
+    return report_training(summary, args.resume, summary["token"])
 
 
 def sample(args: argparse.Namespace) -> int:
@@ -130,8 +148,9 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"loss {result['nats_per_token']:.4f} nats/char  {result['bits_per_token']:.4f} bits/char  "
-              f"perplexity {result['perplexity']:.3f}  ({result['tokens']:,} chars)")
+        unit = result["token"]
+        print(f"loss {result['nats_per_token']:.4f} nats/{unit}  {result['bits_per_token']:.4f} bits/{unit}  "
+              f"perplexity {result['perplexity']:.3f}  ({result['tokens']:,} {unit}s)")
     return 0
 
 

@@ -23,6 +23,8 @@ class LanguageModelConfig:
     dropout: float = 0.2
     tie_weights: bool = False
     backend: str = "auto"
+    model: str = "rnn"  # "rnn": embedding -> recurrent -> linear; "mlp-ngram": feed-forward over `context` tokens
+    context: int = 5  # tokens of context of the mlp-ngram model (ignored by "rnn")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,9 +85,23 @@ class LanguageModel(nn.Module):
         return sum(p.numel() for p in {id(p): p for p in self.parameters()}.values())
 
 
+MODEL_KINDS = ("rnn", "mlp-ngram")
+
+
+def build_language_model(config: LanguageModelConfig) -> nn.Module:
+    """The language model ``config.model`` names: ``LanguageModel`` or ``MLPNgramLM`` (same forward signature)."""
+    if config.model == "rnn":
+        return LanguageModel(config)
+    if config.model == "mlp-ngram":
+        from rnnkit.models.mlp_ngram import MLPNgramLM
+
+        return MLPNgramLM(config)
+    raise RnnkitError(f"unknown --model {config.model!r}; choose one of {', '.join(MODEL_KINDS)}")
+
+
 def nll(logits: Tensor, targets: Tensor) -> Tensor:
     """Mean cross-entropy in nats; logits (B, T, V), targets (B, T)."""
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
 
 
-__all__ = ["LanguageModel", "LanguageModelConfig", "nll"]
+__all__ = ["MODEL_KINDS", "LanguageModel", "LanguageModelConfig", "build_language_model", "nll"]

@@ -13,11 +13,13 @@ import torch
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import RunConfig, TrainConfig
+from rnnkit.config import DataConfig, RunConfig, TrainConfig
 from rnnkit.data import CharVocab, RandomWindowBatcher, StreamBatcher, encode_corpus, resolve_data, split_train_val
+from rnnkit.data.text import read_text
+from rnnkit.data.words import TokenizerConfig, WordVocab, tokenize
 from rnnkit.errors import RnnkitError
 from rnnkit.layers import State
-from rnnkit.models.language_model import LanguageModel, nll
+from rnnkit.models.language_model import LanguageModel, build_language_model, nll
 from rnnkit.training.distributed import DistInfo, init_distributed, shutdown_distributed
 from rnnkit.training.plot import plot_loss
 from rnnkit.training.precision import autocast, resolve_device, resolve_precision
@@ -25,6 +27,7 @@ from rnnkit.training.trainer import Trainer
 
 TASK = "lm"
 DEFAULT_TIME_S = 600.0
+Vocab = CharVocab | WordVocab
 
 
 def lm_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, state: State | None):
@@ -59,10 +62,60 @@ def with_default_budget(config: RunConfig) -> RunConfig:
     return config
 
 
-def _load_corpus(config: RunConfig, vocab: CharVocab | None) -> tuple[Path, np.ndarray, CharVocab]:
-    path = resolve_data(config.data.data)
-    ids, vocab = encode_corpus(path, vocab=vocab, encoding=config.data.encoding)
-    return path, ids, vocab
+def tokenizer_config(data: DataConfig) -> TokenizerConfig:
+    """The word tokenizer settings of a run's [data] section."""
+    return TokenizerConfig(lower=data.lowercase, punctuation=data.punctuation).validate()
+
+
+def load_corpus(data: DataConfig, vocab: Vocab | None = None) -> tuple[Path, np.ndarray, np.ndarray, Vocab]:
+    """Read ``data.data`` and return (path, train ids, validation ids, vocabulary).
+
+    Characters: the vocabulary is every code point of the file. Words: the file is tokenized,
+    the last ``val_fraction`` of the tokens is validation, and the vocabulary is built from the
+    training tokens alone (``min_freq``/``max_vocab``; rarer and unseen words become ``<unk>``).
+    A given ``vocab`` (resuming, evaluating) is used as it is.
+    """
+    path = resolve_data(data.data)
+    if data.level == "char":
+        ids, vocab = encode_corpus(path, vocab=vocab, encoding=data.encoding)
+        return (path, *split_train_val(ids, data.val_fraction), vocab)
+    tokens = tokenize(read_text(path, data.encoding), tokenizer_config(data))
+    if not tokens:
+        raise RnnkitError(f"{path} holds no words; pass a text file with words in it")
+    n_train = int(len(tokens) * (1 - data.val_fraction))
+    if vocab is None:
+        vocab = WordVocab.build([tokens[:n_train]], data.min_freq, data.max_vocab, tokenizer_config(data))
+    ids = vocab.encode_tokens(tokens)  # (N,)
+    return path, ids[:n_train], ids[n_train:], vocab
+
+
+def load_vocab(run_dir: str | Path) -> Vocab:
+    """The vocabulary of a run directory (characters or words)."""
+    data = ckpt.load_json(Path(run_dir) / ckpt.VOCAB_FILE)
+    return WordVocab.from_dict(data) if data.get("kind") == "word" else CharVocab.from_dict(data)
+
+
+def token_name(config: RunConfig) -> str:
+    """What one token is in messages and the progress bar: "char" or "word"."""
+    return config.data.level
+
+
+def init_embeddings(model: torch.nn.Module, vocab: WordVocab, path: str, log: Callable[[str], None]) -> None:
+    """Copy word2vec vectors into ``model.embedding`` for the vocabulary's words found in ``path``."""
+    from rnnkit.data.vectors import load_word2vec
+
+    words, vectors = load_word2vec(path)  # vectors (N, D)
+    weight = model.embedding.weight  # (V, E)
+    if vectors.shape[1] != weight.shape[1]:
+        raise RnnkitError(f"{path} holds {vectors.shape[1]}-dimensional vectors but --embedding-size is "
+                          f"{weight.shape[1]}; pass --embedding-size {vectors.shape[1]}")
+    rows = {w: i for i, w in enumerate(words)}
+    found = [(vocab.index[w], rows[w]) for w in vocab.tokens if w in rows]
+    if found:
+        ids, src = zip(*found)
+        with torch.no_grad():
+            weight[list(ids)] = torch.as_tensor(vectors[list(src)], dtype=weight.dtype)
+    log(f"rnnkit: initialised {len(found):,} of {len(vocab):,} word embeddings from {path}")
 
 
 def _build_batcher(config: RunConfig, train_ids: np.ndarray, generator: torch.Generator, log: Callable):
@@ -105,19 +158,21 @@ def _train(config: RunConfig, out: Path, resume: bool, show_progress: bool, log:
     payload = None
     if resume:
         payload = ckpt.load_tensors(out / ckpt.LAST_FILE)
-        vocab = CharVocab.from_dict(ckpt.load_json(out / ckpt.VOCAB_FILE))
+        vocab = load_vocab(out)
     else:
         if (out / ckpt.LAST_FILE).exists():
             raise RnnkitError(f"{out} already holds a run; continue it with 'rnnkit train --resume {out}' "
                               "or choose another --out")
         vocab = None
-    path, ids, vocab = _load_corpus(config, vocab)
+    path, train_ids, val_ids, vocab = load_corpus(config.data, vocab)
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, vocab_size=len(vocab)))
-    train_ids, val_ids = split_train_val(ids, config.data.val_fraction)
-    t = config.train
+    t, unit = config.train, token_name(config)
 
     torch.manual_seed(t.seed)  # same initial weights on every rank
-    model = LanguageModel(config.model).to(device)
+    model = build_language_model(config.model)
+    if config.data.embeddings and payload is None:
+        init_embeddings(model, vocab, config.data.embeddings, log)
+    model = model.to(device)
     torch.manual_seed(t.seed + dist_info.rank)  # different dropout masks per rank
     generator = torch.Generator().manual_seed(t.seed + dist_info.rank)
     batcher = _build_batcher(config, train_ids, generator, log)
@@ -130,7 +185,7 @@ def _train(config: RunConfig, out: Path, resume: bool, show_progress: bool, log:
         log("rnnkit: no validation split (--val-fraction 0 or a tiny corpus); best.pt will be the final weights")
 
     trainer = Trainer(model, batcher, lm_loss, t, out, device, precision, evaluate=evaluate, dist_info=dist_info,
-                      batch_generator=generator, show_progress=show_progress, token_name="char")
+                      batch_generator=generator, show_progress=show_progress, token_name=unit)
     if payload is not None:
         trainer.load_last(payload)
         log(f"rnnkit: resuming {out} at step {trainer.state.step} (epoch {trainer.state.epoch})")
@@ -143,13 +198,13 @@ def _train(config: RunConfig, out: Path, resume: bool, show_progress: bool, log:
                 "parameters": model.num_parameters(), "train_tokens": int(len(train_ids)),
                 "val_tokens": int(len(val_ids))}
         ckpt.save_json(out / ckpt.CONFIG_FILE, {"task": TASK, **config.to_dict(), "meta": meta})
-        log(f"rnnkit: {model.num_parameters():,} parameters, {len(vocab)} symbols, "
-            f"{len(train_ids):,} training and {len(val_ids):,} validation chars from {path}; "
+        log(f"rnnkit: {model.num_parameters():,} parameters, {len(vocab):,} symbols, "
+            f"{len(train_ids):,} training and {len(val_ids):,} validation {unit}s from {path}; "
             f"{device.type}, {precision}, batch {batcher.batch_size}x{getattr(batcher, 'seq_len', t.seq_len)}")
     summary = trainer.fit()
     if dist_info.is_master:
         plot_loss(out / ckpt.METRICS_FILE, out / ckpt.PLOT_FILE)
-    summary.update({"run_dir": str(out), "precision": precision, "device": str(device)})
+    summary.update({"run_dir": str(out), "precision": precision, "device": str(device), "token": unit})
     return summary
 
 
@@ -164,13 +219,13 @@ def resume_config(run_dir: str | Path, train_overrides: dict[str, Any] | None = 
     return config
 
 
-def load_lm(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[LanguageModel, CharVocab, RunConfig]:
+def load_lm(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[LanguageModel, Vocab, RunConfig]:
     """Rebuild a trained model (best.pt, else last.pt) on ``device`` with its vocabulary and config."""
     run_dir = Path(run_dir)
     weights = ckpt.find_weights(run_dir)
     config = resume_config(run_dir)
-    vocab = CharVocab.from_dict(ckpt.load_json(run_dir / ckpt.VOCAB_FILE))
-    model = LanguageModel(config.model)
+    vocab = load_vocab(run_dir)
+    model = build_language_model(config.model)
     model.load_state_dict(ckpt.load_tensors(weights)["model"])
     return model.to(device).eval(), vocab, config
 
@@ -181,15 +236,15 @@ def eval_lm(run_dir: str | Path, data: str | None = None, device: str = "auto",
     dev = resolve_device(device)
     model, vocab, config = load_lm(run_dir, dev)
     if data is None:
-        _, ids, _ = _load_corpus(config, vocab)
-        _, ids = split_train_val(ids, config.data.val_fraction)
+        _, _, ids, _ = load_corpus(config.data, vocab)
         if len(ids) < 2:
             raise RnnkitError(f"{run_dir} was trained without a validation split; pass --data FILE to evaluate on")
     else:
-        ids, _ = encode_corpus(resolve_data(data), vocab=vocab, encoding=config.data.encoding)
+        ids, _, _, _ = load_corpus(dataclasses.replace(config.data, data=data, val_fraction=0.0), vocab)
     nats = evaluate_lm(model, ids, batch_size or config.train.batch_size, config.train.seq_len, dev, "fp32")
     return {"nats_per_token": nats, "bits_per_token": nats / math.log(2), "perplexity": math.exp(nats),
-            "tokens": int(len(ids))}
+            "tokens": int(len(ids)), "token": token_name(config)}
 
 
-__all__ = ["TrainConfig", "eval_lm", "evaluate_lm", "load_lm", "lm_loss", "resume_config", "train_lm"]
+__all__ = ["TrainConfig", "eval_lm", "evaluate_lm", "load_corpus", "load_lm", "load_vocab", "lm_loss", "resume_config",
+           "token_name", "train_lm"]
