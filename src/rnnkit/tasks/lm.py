@@ -240,7 +240,7 @@ def eval_lm(run_dir: str | Path, data: str | None = None, device: str = "auto",
         if len(ids) < 2:
             raise RnnkitError(f"{run_dir} was trained without a validation split; pass --data FILE to evaluate on")
     else:
-        ids, _, _, _ = load_corpus(dataclasses.replace(config.data, data=data, val_fraction=0.0), vocab)
+        _, ids, _, _ = load_corpus(dataclasses.replace(config.data, data=data, val_fraction=0.0), vocab)
     nats = evaluate_lm(model, ids, batch_size or config.train.batch_size, config.train.seq_len, dev, "fp32")
     return {"nats_per_token": nats, "bits_per_token": nats / math.log(2), "perplexity": math.exp(nats),
             "tokens": int(len(ids)), "token": token_name(config)}
