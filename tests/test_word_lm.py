@@ -105,3 +105,23 @@ def test_word_run_resumes_to_identical_weights(scripts, tmp_path, monkeypatch):
     a = ckpt.load_tensors(tmp_path / "straight" / ckpt.LAST_FILE)["model"]
     b = ckpt.load_tensors(tmp_path / "interrupted" / ckpt.LAST_FILE)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_embeddings_initialise_the_word_embedding(scripts, tmp_path):
+    from rnnkit.data.vectors import save_word2vec
+
+    words = ["jerry", "george", "notaword"]
+    vectors = torch.arange(3 * 32, dtype=torch.float32).reshape(3, 32).numpy() / 100
+    path = tmp_path / "vectors.txt"
+    save_word2vec(path, words, vectors)
+    config = word_config(scripts, max_steps=1, lr=1e-9, warmup_steps=1)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, embeddings=str(path)))
+    logged: list[str] = []
+    train_lm(config, tmp_path / "run", show_progress=False, log=logged.append)
+    assert any("initialised 2 of" in m for m in logged)  # "notaword" is not in the vocabulary
+    model, vocab, _ = load_lm(tmp_path / "run")
+    got = model.embedding.weight[vocab.index["george"]].detach()
+    assert torch.allclose(got, torch.as_tensor(vectors[1]), atol=1e-6)  # lr 1e-9: one step leaves it in place
+    bad = dataclasses.replace(config, model=dataclasses.replace(config.model, embedding_size=16))
+    with pytest.raises(Exception, match="--embedding-size 32"):
+        train_lm(bad, tmp_path / "run2", **quiet)
