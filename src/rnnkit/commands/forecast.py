@@ -1,0 +1,226 @@
+"""``rnnkit train forecast``, ``rnnkit forecast``, ``rnnkit backtest``, and ``eval``/``train --resume`` for them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rnnkit.commands.common import add_budget_flags, add_override_flags, budget_overrides, report_training, sections
+from rnnkit.errors import RnnkitError
+
+TASK = "forecast"
+
+# flag -> (section, field, type); None defaults, so only what the user typed overrides --config and the
+# dataclass defaults (SeriesConfig, ForecasterConfig and the task's TrainConfig defaults own them).
+FORECAST_FLAGS: dict[str, tuple[str, str, type]] = {
+    "--data": ("data", "data", str),
+    "--target": ("data", "target", str),
+    "--time-column": ("data", "time_column", str),
+    "--covariates": ("data", "covariates", str),
+    "--freq": ("data", "freq", str),
+    "--season": ("data", "season", int),
+    "--fill": ("data", "fill", str),
+    "--scaler": ("data", "scaler", str),
+    "--horizon": ("data", "horizon", int),
+    "--input-len": ("data", "input_len", int),
+    "--holdout": ("data", "holdout", int),
+    "--val-size": ("data", "val_size", int),
+    "--mode": ("model", "mode", str),
+    "--cell": ("model", "cell", str),
+    "--hidden-size": ("model", "hidden_size", int),
+    "--num-layers": ("model", "num_layers", int),
+    "--dropout": ("model", "dropout", float),
+    "--output-len": ("model", "output_len", int),
+    "--quantiles": ("model", "quantiles", str),
+    "--point-loss": ("model", "point_loss", str),
+    "--batch-size": ("train", "batch_size", int),
+    "--lr": ("train", "lr", float),
+    "--weight-decay": ("train", "weight_decay", float),
+    "--warmup-steps": ("train", "warmup_steps", int),
+    "--grad-clip": ("train", "grad_clip", float),
+    "--max-steps": ("train", "max_steps", int),
+    "--epochs": ("train", "epochs", float),
+    "--eval-every": ("train", "eval_every", int),
+    "--patience": ("train", "patience", int),
+    "--device": ("train", "device", str),
+    "--precision": ("train", "precision", str),
+    "--seed": ("train", "seed", int),
+}
+HELP = {
+    "--data": "CSV file, or a built-in series: sine (generated), airline, sunspots, co2 (default: airline)",
+    "--target": "target column(s), comma-separated (default: the only numeric column)",
+    "--time-column": "time column (default: a column named date, time, month, year, ...)",
+    "--covariates": "known-future covariate columns, comma-separated; the CSV may run past the targets with them",
+    "--freq": "pandas frequency (MS, D, h, W-SUN, ...); default: inferred. Gaps become missing values",
+    "--season": "seasonal period (default: 12 for monthly, 4 quarterly, 7 daily, 24 hourly, else 1)",
+    "--fill": "fill missing values: none (default: an error naming the rows), ffill, bfill, interpolate, zero",
+    "--scaler": "standard (default), minmax or none; fitted on the training part only",
+    "--horizon": "steps to forecast (default 12)",
+    "--input-len": "past points the model reads (default 36)",
+    "--holdout": "last points held out for 'rnnkit eval' (default: the horizon; 0 trains on everything)",
+    "--val-size": "points before the holdout used for validation/early stopping (default: one season)",
+    "--mode": "direct (default: encoder + multi-horizon head) or autoregressive (one step, fed back)",
+    "--cell": "gru (default), lstm, rnn_tanh or rnn_relu",
+    "--output-len": "steps one pass of the direct head predicts (default: the horizon); longer horizons roll",
+    "--quantiles": "quantile levels for intervals, e.g. 0.1,0.5,0.9 (pinball loss)",
+    "--point-loss": "mse (default) or mae, without quantiles",
+    "--precision": "fp32 (default) or bf16",
+    "--device": "cpu (default), cuda or auto",
+}
+
+
+def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:
+    tf = train_tasks.add_parser("forecast", help="an RNN forecaster for a time series (CSV or built-in)",
+                                description="Train an RNN forecaster on a time series; the last --horizon points are "
+                                            "held out and scored against naive, seasonal-naive, drift, ETS and ARIMA.")
+    tf.set_defaults(handler=train)
+    tf.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for checkpoints and logs")
+    add_override_flags(tf)
+    for flag, (_, name, kind) in FORECAST_FLAGS.items():
+        if flag in ("--max-steps", "--epochs"):  # added with --time by add_budget_flags
+            continue
+        tf.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
+    tf.add_argument("--sort", action="store_true", default=None, help="sort rows by time instead of refusing")
+    tf.add_argument("--log", action="store_true", default=None, help="log-transform the targets before scaling")
+    tf.add_argument("--no-residual", action="store_true", default=None,
+                    help="predict values directly, not the change over the seasonal-naive forecast")
+    add_budget_flags(tf)
+
+    fc = commands.add_parser("forecast", help="forecast the future with a trained forecaster",
+                             description="Forecast after the last point of the run's series (or of --data).")
+    fc.set_defaults(handler=forecast)
+    fc.add_argument("run_dir", metavar="RUN_DIR")
+    fc.add_argument("--data", help="forecast after the end of this CSV (same columns) instead of the run's series")
+    fc.add_argument("--horizon", type=int, help="steps to forecast (default: the trained horizon)")
+    fc.add_argument("--out", metavar="FORECAST.csv", help="write the forecast here (default: print it as CSV)")
+    fc.add_argument("--plot", metavar="FORECAST.png", help="draw history, forecast and interval band")
+    fc.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+
+    bt = commands.add_parser("backtest", help="rolling-origin evaluation of a forecaster against the baselines",
+                             description="Retrain the forecaster at each of --folds origins and score its forecasts "
+                                         "and the baselines' on the points after each origin.")
+    bt.set_defaults(handler=run_backtest)
+    bt.add_argument("source", metavar="RUN_DIR_OR_CONFIG", help="a forecast run directory or a TOML config file")
+    bt.add_argument("--data", help="the series to backtest on (default: the run's or config's)")
+    bt.add_argument("--folds", type=int, default=3, help="forecast origins (default 3)")
+    bt.add_argument("--step", type=int, help="points between origins (default: the horizon)")
+    bt.add_argument("--out", metavar="DIR", help="keep each fold's run directory under DIR")
+    bt.add_argument("--baselines", default="naive,seasonal_naive,drift,ets,arima",
+                    help="comma-separated baselines (default: all five)")
+    bt.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    extra: dict[str, dict[str, Any]] = {}
+    if args.sort:
+        extra.setdefault("data", {})["sort"] = True
+    if args.log:
+        extra.setdefault("data", {})["log"] = True
+    if args.no_residual:
+        extra.setdefault("model", {})["residual"] = False
+    return sections(args, FORECAST_FLAGS, extra)
+
+
+def _print_holdout(summary: dict[str, Any]) -> str | None:
+    holdout = summary.get("holdout")
+    if not holdout:
+        return None
+    text = f"held-out MAPE {holdout['MAPE']:.2f}%, MASE {holdout['MASE']:.3f}"
+    if "coverage" in holdout:
+        text += f", interval coverage {holdout['coverage']:.0f}%"
+    return text
+
+
+def train(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.forecast import ForecastRunConfig, train_forecast
+
+    config = ForecastRunConfig.from_dict(_overrides(args))
+    summary = train_forecast(config, args.out, show_progress=not args.no_progress,
+                             log=lambda m: print(m, file=sys.stderr))
+    return report_training(summary, args.out, "window", metric=_print_holdout(summary))
+
+
+def resume(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.forecast import resume_config, train_forecast
+
+    config = resume_config(args.resume, budget_overrides(args))
+    summary = train_forecast(config, args.resume, resume=True, show_progress=not args.no_progress,
+                             log=lambda m: print(m, file=sys.stderr))
+    return report_training(summary, args.resume, "window", metric=_print_holdout(summary))
+
+
+def forecast(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from rnnkit.data.series import load_series
+    from rnnkit.tasks.forecast import load_forecast, plot_forecast
+    from rnnkit.training.precision import resolve_device
+
+    fm = load_forecast(args.run_dir, resolve_device(args.device))
+    data = fm.config.data if args.data is None else dataclasses.replace(fm.config.data, data=args.data)
+    series = load_series(data)
+    result = fm.predict(series, args.horizon)
+    frame = result.to_frame()
+    if args.out:
+        from rnnkit.fileio import atomic_write_text
+
+        atomic_write_text(args.out, frame.to_csv(index=False))
+        print(f"rnnkit: wrote {len(frame)} forecast steps to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(frame.to_csv(index=False))
+    if args.plot:
+        if not plot_forecast(series, result, args.plot, history_points=max(3 * fm.config.data.input_len, 60)):
+            raise RnnkitError("--plot needs matplotlib; pip install 'rnnkit[forecast]'")
+        print(f"rnnkit: drew {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _backtest_config(source: str, data: str | None):
+    import dataclasses
+
+    from rnnkit.config import load_toml
+    from rnnkit.tasks.forecast import ForecastRunConfig, resume_config
+
+    path = Path(source)
+    if path.is_dir():
+        config = resume_config(path)
+    elif path.suffix == ".toml" or path.is_file():
+        config = ForecastRunConfig.from_dict(load_toml(path))
+    else:
+        raise RnnkitError(f"{source} is neither a run directory nor a TOML config file")
+    if data is not None:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, data=data))
+    return config
+
+
+def run_backtest(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.forecast import backtest, format_table
+    from rnnkit.tasks.forecast_baselines import BASELINES
+
+    baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise RnnkitError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
+    config = _backtest_config(args.source, args.data)
+    result = backtest(config, args.folds, args.step, out=args.out, baselines=baselines,
+                      log=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"mean over {args.folds} folds, horizon {config.data.horizon}:")
+        print(format_table(result["mean"]))
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.forecast import eval_forecast, format_table
+
+    table = eval_forecast(args.run_dir, data=args.data, device=args.device)
+    print(json.dumps(table) if args.json else format_table(table))
+    return 0
+
+
+__all__ = ["FORECAST_FLAGS", "TASK", "add_parsers", "evaluate", "forecast", "resume", "run_backtest", "train"]
