@@ -1,0 +1,162 @@
+"""``rnnkit train seq2seq``, ``rnnkit translate``, and ``eval``/``train --resume`` for seq2seq runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rnnkit.commands.common import add_budget_flags, add_override_flags, budget_overrides, report_training, sections
+from rnnkit.errors import RnnkitError
+
+TASK = "seq2seq"
+
+# flag -> (section, field, type); None defaults so that only typed flags override --config and the dataclasses
+SEQ2SEQ_FLAGS: dict[str, tuple[str, str, type]] = {
+    "--data": ("data", "data", str),
+    "--source-level": ("data", "source_level", str),
+    "--target-level": ("data", "target_level", str),
+    "--size": ("data", "size", int),
+    "--digits": ("data", "digits", int),
+    "--data-seed": ("data", "data_seed", int),
+    "--max-len": ("data", "max_len", int),
+    "--val-fraction": ("data", "val_fraction", float),
+    "--val-size": ("data", "val_size", int),
+    "--encoding": ("data", "encoding", str),
+    "--cell": ("model", "cell", str),
+    "--hidden-size": ("model", "hidden_size", int),
+    "--num-layers": ("model", "num_layers", int),
+    "--embedding-size": ("model", "embedding_size", int),
+    "--dropout": ("model", "dropout", float),
+    "--attention": ("model", "attention", str),
+    "--teacher-forcing": ("model", "teacher_forcing", float),
+    "--backend": ("model", "backend", str),
+    "--max-steps": ("train", "max_steps", int),  # parsers get these two from add_budget_flags
+    "--epochs": ("train", "epochs", float),
+    "--batch-size": ("train", "batch_size", int),
+    "--lr": ("train", "lr", float),
+    "--weight-decay": ("train", "weight_decay", float),
+    "--warmup-steps": ("train", "warmup_steps", int),
+    "--grad-clip": ("train", "grad_clip", float),
+    "--eval-every": ("train", "eval_every", int),
+    "--patience": ("train", "patience", int),
+    "--save-every": ("train", "save_every", float),
+    "--device": ("train", "device", str),
+    "--precision": ("train", "precision", str),
+    "--seed": ("train", "seed", int),
+}
+HELP = {
+    "--data": "a source<TAB>target TSV file, or a generated task: addition (default), reverse, dates",
+    "--source-level": "char (default) or word", "--target-level": "char (default) or word",
+    "--size": "generated tasks: number of distinct pairs (default 50000)",
+    "--digits": "generated tasks: longest addition operand (default 3)",
+    "--data-seed": "seed of the generated pairs and of the train/validation split",
+    "--max-len": "longest source/target in tokens (default 64); longer pairs are an error",
+    "--val-size": "exact number of validation pairs (instead of --val-fraction)",
+    "--cell": "gru (default), lstm, rnn_tanh or rnn_relu",
+    "--attention": "bahdanau (default), luong or none",
+    "--teacher-forcing": "probability of feeding the true previous token while training (default 1)",
+    "--precision": "auto (bf16 where the CPU/GPU has it), fp32, bf16 or fp16",
+    "--device": "auto, cpu or cuda",
+}
+
+
+def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:
+    p = train_tasks.add_parser("seq2seq", help="an encoder-decoder over source/target pairs (translation, addition)",
+                               description="Train an RNN encoder-decoder with attention on TSV pairs or a "
+                                           "generated task (addition, reverse, dates).")
+    p.set_defaults(handler=train)
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for checkpoints and logs")
+    add_override_flags(p)
+    p.add_argument("--unidirectional", action="store_const", const=False, dest="bidirectional",
+                   help="a left-to-right encoder only (default: bidirectional)")
+    for flag, (_, name, kind) in SEQ2SEQ_FLAGS.items():
+        if flag in ("--max-steps", "--epochs"):
+            continue
+        p.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
+    add_budget_flags(p)
+
+    t = commands.add_parser("translate", help="translate a text with a trained seq2seq model",
+                            description="Decode one input with a trained seq2seq run (greedy, or beam search).")
+    t.set_defaults(handler=translate)
+    t.add_argument("run_dir", metavar="RUN_DIR")
+    t.add_argument("input", help="the source text")
+    t.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy decoding)")
+    t.add_argument("--length-penalty", type=float, default=1.0,
+                   help="score = log-probability / length**this (default 1; 0: raw log-probability)")
+    t.add_argument("--max-len", type=int, help="longest output in tokens (default: the run's --max-len)")
+    t.add_argument("--attention-png", metavar="FILE.png", help="also draw the attention heat map to this file")
+    t.add_argument("--score", action="store_true", help="print the normalised log-probability after a tab")
+    t.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    extra = {"model": {"bidirectional": False}} if args.bidirectional is False else {}
+    return sections(args, SEQ2SEQ_FLAGS, extra)
+
+
+def train(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.seq2seq import Seq2SeqRunConfig, train_seq2seq
+
+    summary = train_seq2seq(Seq2SeqRunConfig.from_dict(_overrides(args)), args.out,
+                            show_progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
+    return report_training(summary, args.out, "token", _metric(summary))
+
+
+def _metric(summary: dict[str, Any]) -> str | None:
+    if "exact_match" not in summary:
+        return None
+    text = f"validation exact match {summary['exact_match']:.2%}, token accuracy {summary['token_accuracy']:.2%}"
+    return text + (f", BLEU {summary['bleu']:.2f}" if "bleu" in summary else "")
+
+
+def resume(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.seq2seq import resume_config, train_seq2seq
+
+    config = resume_config(args.resume, budget_overrides(args))
+    summary = train_seq2seq(config, args.resume, resume=True, show_progress=not args.no_progress,
+                            log=lambda m: print(m, file=sys.stderr))
+    return report_training(summary, args.resume, "token", _metric(summary))
+
+
+def translate(args: argparse.Namespace) -> int:
+    from rnnkit.checkpoint import run_task
+    from rnnkit.tasks.seq2seq import load_seq2seq
+    from rnnkit.training.precision import resolve_device
+
+    if run_task(args.run_dir) != TASK:
+        raise RnnkitError(f"{args.run_dir} is a {run_task(args.run_dir)} run; 'rnnkit translate' needs a seq2seq run")
+    if args.beam < 1:
+        raise RnnkitError(f"--beam must be >= 1, got {args.beam}")
+    if args.max_len is not None and args.max_len < 1:
+        raise RnnkitError(f"--max-len must be >= 1, got {args.max_len}")
+    translator = load_seq2seq(args.run_dir, resolve_device(args.device))
+    [(text, score)] = translator.translate([args.input], beam=args.beam, length_penalty=args.length_penalty,
+                                           max_len=args.max_len)
+    print(f"{text}\t{score:.4f}" if args.score else text)
+    if args.attention_png:
+        if translator.config.model.attention == "none":
+            raise RnnkitError(f"{args.run_dir} was trained with --attention none; it has no attention to draw")
+        if not translator.save_attention_png(args.input, text, args.attention_png):
+            raise RnnkitError("drawing the heat map needs matplotlib; pip install 'rnnkit[plot]'")
+        print(f"rnnkit: attention heat map saved to {args.attention_png}", file=sys.stderr)
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.seq2seq import eval_seq2seq
+
+    result = eval_seq2seq(args.run_dir, data=args.data, device=args.device)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        line = (f"exact match {result['exact_match']:.2%}  token accuracy {result['token_accuracy']:.2%}  "
+                f"loss {result['nats_per_token']:.4f} nats/token")
+        if "bleu" in result:
+            line += f"  BLEU {result['bleu']:.2f}"
+        print(f"{line}  ({result['pairs']:,} pairs)")
+    return 0
+
+
+__all__ = ["SEQ2SEQ_FLAGS", "TASK", "add_parsers", "evaluate", "resume", "translate", "train"]

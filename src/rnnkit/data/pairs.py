@@ -1,0 +1,337 @@
+"""Paired sequences: source<TAB>target TSV files, generated toy tasks, labelled texts, token vocabularies.
+
+Used by sequence-to-sequence runs (``rnnkit train seq2seq``: pairs of source and target texts) and by
+conditional language models (``rnnkit train conditional-lm``: pairs of label and text). Every text is
+cut into tokens at character or word level (``level``), mapped to ids by a ``TokenVocab`` that keeps
+four special tokens, and padded into batch-first tensors by ``PairBatcher``.
+
+The generated tasks, each reproducible from a seed:
+
+    addition   "535+61" -> "596"               (operands with 1..digits digits, as keras' addition_rnn)
+    reverse    "kbzqe" -> "ezqbk"              (lower-case letters, 1..digits*3 of them)
+    dates      "Tuesday, March 5, 1991" -> "1991-03-05"   (many written formats -> ISO 8601)
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnkit.data.text import MAX_LISTED, read_text
+from rnnkit.errors import RnnkitError
+
+PAD, BOS, EOS, UNK = 0, 1, 2, 3
+SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
+LEVELS = ("char", "word")
+GENERATED = ("addition", "reverse", "dates")
+
+
+def tokenize(text: str, level: str) -> list[str]:
+    """Tokens of ``text``: its characters (``char``) or its whitespace-separated words (``word``)."""
+    if level == "char":
+        return list(text)
+    if level == "word":
+        return text.split()
+    raise RnnkitError(f"unknown level {level!r}; use char or word")
+
+
+class TokenVocab:
+    """Tokens <-> ids with ``<pad>``=0, ``<s>``=1, ``</s>``=2, ``<unk>``=3 before the data's tokens.
+
+    ``level`` says how text is cut into tokens and how ids are joined back (no separator for
+    characters, one space for words).
+    """
+
+    def __init__(self, tokens: Iterable[str], level: str = "char") -> None:
+        if level not in LEVELS:
+            raise RnnkitError(f"unknown level {level!r}; use char or word")
+        self.level = level
+        self.tokens: tuple[str, ...] = SPECIALS + tuple(t for t in tokens if t not in SPECIALS)
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+        if len(self.index) != len(self.tokens):
+            raise ValueError("vocabulary tokens must be unique")
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], level: str = "char") -> TokenVocab:
+        """Vocabulary of the sorted distinct tokens of ``texts``."""
+        seen: set[str] = set()
+        for text in texts:
+            seen.update(tokenize(text, level))
+        return cls(sorted(seen), level)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TokenVocab) and (self.tokens, self.level) == (other.tokens, other.level)
+
+    def __hash__(self) -> int:
+        return hash((self.tokens, self.level))
+
+    def unknown(self, text: str) -> list[str]:
+        """Sorted distinct tokens of ``text`` missing from the vocabulary."""
+        return sorted({t for t in tokenize(text, self.level) if t not in self.index})
+
+    def encode(self, text: str, unknown_ok: bool = True) -> list[int]:
+        """Ids of the tokens of ``text`` (no ``<s>``/``</s>``); unknown tokens become ``<unk>`` or an error."""
+        if not unknown_ok:
+            missing = self.unknown(text)
+            if missing:
+                raise RnnkitError(f"{describe_unknown(missing)}; remove them")
+        return [self.index.get(t, UNK) for t in tokenize(text, self.level)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ``ids``, stopping at ``</s>`` and skipping ``<pad>``/``<s>``."""
+        out: list[str] = []
+        for i in ids:
+            i = int(i)
+            if i == EOS:
+                break
+            if i in (PAD, BOS):
+                continue
+            out.append(self.tokens[i])
+        return ("" if self.level == "char" else " ").join(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form for run directories (ids are preserved exactly)."""
+        return {"kind": "tokens", "level": self.level, "tokens": list(self.tokens[len(SPECIALS):])}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenVocab:
+        """Inverse of ``to_dict``."""
+        if data.get("kind") != "tokens":
+            raise ValueError(f"not a token vocabulary: kind={data.get('kind')!r}")
+        return cls(data["tokens"], data["level"])
+
+
+def describe_unknown(tokens: Sequence[str]) -> str:
+    """'input has 2 tokens not in the vocabulary: 'x', 'y'' with at most MAX_LISTED listed."""
+    listed = ", ".join(repr(t) for t in tokens[:MAX_LISTED])
+    more = f", ... {len(tokens) - MAX_LISTED} more" if len(tokens) > MAX_LISTED else ""
+    noun = "token" if len(tokens) == 1 else "tokens"
+    return f"input has {len(tokens)} {noun} not in the vocabulary: {listed}{more}"
+
+
+# -- source<TAB>target files --------------------------------------------------------------------
+def parse_pairs(text: str, name: str = "pairs") -> list[tuple[str, str]]:
+    """Pairs from TSV text, one ``source<TAB>target`` a line (blank lines skipped); one-line errors name the line."""
+    pairs = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        source, tab, target = line.partition("\t")
+        if not tab:
+            raise RnnkitError(f"{name} line {number} has no tab; write each pair as SOURCE<TAB>TARGET")
+        if "\t" in target:
+            raise RnnkitError(f"{name} line {number} has more than one tab; write each pair as SOURCE<TAB>TARGET")
+        if not source.strip():
+            raise RnnkitError(f"{name} line {number} has an empty source; give every pair a source or drop the line")
+        if not target.strip():
+            raise RnnkitError(f"{name} line {number} has an empty target; give every pair a target or drop the line")
+        pairs.append((source, target))
+    if not pairs:
+        raise RnnkitError(f"{name} holds no pairs; write one SOURCE<TAB>TARGET pair a line")
+    return pairs
+
+
+def read_pairs(path: str | Path, encoding: str = "utf-8") -> list[tuple[str, str]]:
+    """Read a source<TAB>target TSV file (see ``parse_pairs``)."""
+    return parse_pairs(read_text(path, encoding), name=str(path))
+
+
+def check_lengths(pairs: Sequence[tuple[str, str]], source_level: str, target_level: str, max_len: int,
+                  name: str = "pairs") -> None:
+    """RnnkitError naming the first pair whose source or target has more than ``max_len`` tokens."""
+    for number, (source, target) in enumerate(pairs, start=1):
+        for side, text, level in (("source", source, source_level), ("target", target, target_level)):
+            n = len(tokenize(text, level))
+            if n > max_len:
+                raise RnnkitError(f"{name} pair {number}: the {side} has {n} {level} tokens, more than "
+                                  f"--max-len {max_len}; raise --max-len or shorten that pair")
+
+
+# -- generated tasks ----------------------------------------------------------------------------
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2099, 12, 31)
+
+
+def _date_formats(d: dt.date) -> list[str]:
+    """The written forms of one date; every form reads back to exactly one date (no 2-digit years, no d/m swaps)."""
+    month, mon, day, dd, mm, year = MONTHS[d.month - 1], MONTHS[d.month - 1][:3], d.day, f"{d.day:02d}", \
+        f"{d.month:02d}", d.year
+    weekday = WEEKDAYS[d.weekday()]
+    return [
+        f"{month} {day}, {year}", f"{mon} {day}, {year}", f"{day} {month} {year}", f"{day} {mon} {year}",
+        f"{weekday}, {month} {day}, {year}", f"{weekday[:3]} {day} {mon} {year}", f"{month.lower()} {day} {year}",
+        f"{dd}.{mm}.{year}", f"{mm}/{dd}/{year}", f"{year}/{mm}/{dd}", f"{dd}-{mon.upper()}-{year}",
+        f"{day}{_ordinal(day)} of {month} {year}", f"{mon}. {dd} {year}", f"{year} {month} {day}",
+    ]
+
+
+def _ordinal(day: int) -> str:
+    if day % 10 == 1 and day != 11:
+        return "st"
+    if day % 10 == 2 and day != 12:
+        return "nd"
+    if day % 10 == 3 and day != 13:
+        return "rd"
+    return "th"
+
+
+def _one_pair(task: str, rng: random.Random, digits: int) -> tuple[str, str]:
+    if task == "addition":
+        a, b = (rng.randint(0, 10 ** rng.randint(1, digits) - 1) for _ in range(2))
+        return f"{a}+{b}", str(a + b)
+    if task == "reverse":
+        word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(1, 3 * digits)))
+        return word, word[::-1]
+    d = FIRST_DATE + dt.timedelta(days=rng.randrange((LAST_DATE - FIRST_DATE).days + 1))
+    return rng.choice(_date_formats(d)), d.isoformat()
+
+
+def generate_pairs(task: str, size: int, seed: int = 0, digits: int = 3,
+                   exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """``size`` distinct (source, target) pairs of a generated task, reproducible from ``seed``.
+
+    ``digits`` is the largest operand length for ``addition`` (a third of the longest word for
+    ``reverse``); sources in ``exclude`` are never produced (to draw held-out problems).
+    """
+    if task not in GENERATED:
+        raise RnnkitError(f"unknown generated task {task!r}; use one of {', '.join(GENERATED)} or a TSV file")
+    if size < 1:
+        raise RnnkitError(f"--size must be >= 1, got {size}")
+    if digits < 1:
+        raise RnnkitError(f"--digits must be >= 1, got {digits}")
+    rng = random.Random(f"{task}-{seed}-{digits}")
+    seen = set(exclude)
+    pairs: list[tuple[str, str]] = []
+    attempts = 0
+    while len(pairs) < size:
+        attempts += 1
+        if attempts > 20 * size + 1000:
+            raise RnnkitError(f"{task} with --digits {digits} has too few distinct problems for --size {size}; "
+                              "lower --size or raise --digits")
+        source, target = _one_pair(task, rng, digits)
+        if source not in seen:
+            seen.add(source)
+            pairs.append((source, target))
+    return pairs
+
+
+# -- labelled texts (one file per label, or a CSV) ----------------------------------------------
+def read_labelled_texts(path: str | Path, encoding: str = "utf-8") -> list[tuple[str, str]]:
+    """(label, text) pairs from a folder of ``LABEL.txt`` files (one text a line) or a CSV with label,text columns."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix == ".txt")
+        if not files:
+            raise RnnkitError(f"{path} holds no .txt files; put one LABEL.txt file per label in it, one text a line")
+        rows = [(f.stem, line.strip()) for f in files for line in read_text(f, encoding).splitlines() if line.strip()]
+    elif path.is_file():
+        rows = _read_label_csv(path, encoding)
+    else:
+        raise RnnkitError(f"{path} does not exist; pass a folder of LABEL.txt files or a CSV with label,text columns")
+    if not rows:
+        raise RnnkitError(f"{path} holds no texts")
+    if len({label for label, _ in rows}) < 1:
+        raise RnnkitError(f"{path} holds no labels")
+    return rows
+
+
+def _read_label_csv(path: Path, encoding: str) -> list[tuple[str, str]]:
+    reader = csv.DictReader(io.StringIO(read_text(path, encoding)))
+    columns = [c.strip().lower() for c in reader.fieldnames or []]
+    if "label" not in columns or "text" not in columns:
+        raise RnnkitError(f"{path} needs a header line with 'label' and 'text' columns, got {columns}; "
+                          "or pass a folder with one LABEL.txt file per label")
+    label_key = reader.fieldnames[columns.index("label")]
+    text_key = reader.fieldnames[columns.index("text")]
+    rows = []
+    for number, row in enumerate(reader, start=2):
+        label, text = (row.get(label_key) or "").strip(), (row.get(text_key) or "").strip()
+        if not label:
+            raise RnnkitError(f"{path} line {number} has an empty label; give every row a label or drop it")
+        if text:
+            rows.append((label, text))
+    return rows
+
+
+# -- batching -----------------------------------------------------------------------------------
+def pad_sequences(seqs: Sequence[Sequence[int]], prefix: Sequence[int] = (), suffix: Sequence[int] = ()
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad id lists (each wrapped in ``prefix``/``suffix``) with ``<pad>`` into (N, T) int64 and their lengths (N,)."""
+    wrapped = [list(prefix) + list(s) + list(suffix) for s in seqs]
+    lengths = torch.tensor([len(s) for s in wrapped], dtype=torch.long)  # (N,)
+    out = np.full((len(wrapped), max(1, int(lengths.max()) if len(wrapped) else 1)), PAD, dtype=np.int64)
+    for row, s in enumerate(wrapped):
+        out[row, : len(s)] = s
+    return torch.from_numpy(out), lengths
+
+
+def split_indices(n: int, val_fraction: float, seed: int, val_size: int | None = None,
+                  groups: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random split of ``range(n)`` into (train, val) indices; stratified by ``groups`` when given."""
+    if not 0 <= val_fraction < 1:
+        raise RnnkitError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        order = rng.permutation(n)
+        n_val = min(val_size, n - 1) if val_size is not None else int(round(n * val_fraction))
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+    groups = np.asarray(groups)
+    train, val = [], []
+    for g in sorted(set(groups.tolist())):
+        members = rng.permutation(np.flatnonzero(groups == g))
+        n_val = int(round(len(members) * val_fraction)) if len(members) > 1 else 0
+        val.append(members[:n_val])
+        train.append(members[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+class PairBatcher:
+    """Independent random batches of padded tensors for the Trainer: ``sample() -> (x, y)``, ``len()``.
+
+    ``tensors`` are row-aligned tensors (N, ...) with their lengths; ``make_batch(rows)`` turns a
+    (B,) index tensor into ``(x, y)``. Rows are drawn with replacement from ``generator`` (its state
+    is checkpointed by the Trainer, so a resumed run draws the same batches), optionally with
+    per-row ``weights`` (e.g. to balance labels). An epoch is ``ceil(N / batch_size)`` batches.
+    """
+
+    def __init__(self, num_rows: int, batch_size: int, make_batch, generator: torch.Generator,
+                 weights: torch.Tensor | None = None) -> None:
+        if num_rows < 1:
+            raise RnnkitError("no training examples; give more data or lower --val-fraction")
+        if batch_size < 1:
+            raise RnnkitError(f"--batch-size must be >= 1, got {batch_size}")
+        self.num_rows, self.batch_size, self.make_batch = num_rows, batch_size, make_batch
+        self.generator, self.weights = generator, weights
+
+    def __len__(self) -> int:
+        return -(-self.num_rows // self.batch_size)
+
+    def sample(self):
+        if self.weights is None:
+            rows = torch.randint(self.num_rows, (self.batch_size,), generator=self.generator)  # (B,)
+        else:
+            rows = torch.multinomial(self.weights, self.batch_size, replacement=True, generator=self.generator)
+        return self.make_batch(rows)
+
+
+def trim(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Drop the all-padding columns of (B, T) ``ids`` beyond the longest of ``lengths``."""
+    return ids[:, : max(1, int(lengths.max()))]
+
+
+__all__ = ["BOS", "EOS", "GENERATED", "LEVELS", "PAD", "SPECIALS", "UNK", "PairBatcher", "TokenVocab",
+           "check_lengths", "describe_unknown", "generate_pairs", "pad_sequences", "parse_pairs", "read_labelled_texts",
+           "read_pairs", "split_indices", "tokenize", "trim"]
