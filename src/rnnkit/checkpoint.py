@@ -85,8 +85,8 @@ def find_weights(run_dir: Path) -> Path:
     """The checkpoint to sample or evaluate from: best.pt if present, else last.pt."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise RnnkitError(f"run directory {run_dir} does not exist; train one with 'rnnkit train lm --out {run_dir}'")
+        raise RnnkitError(f"run directory {run_dir} does not exist; train one with 'rnnkit train TASK --out {run_dir}'")
     for name in (BEST_FILE, LAST_FILE):
         if (run_dir / name).is_file():
             return run_dir / name
-    raise RnnkitError(f"{run_dir} has no checkpoint (best.pt or last.pt); train with 'rnnkit train lm --out {run_dir}'")
+    raise RnnkitError(f"{run_dir} has no checkpoint (best.pt or last.pt); train with 'rnnkit train TASK --out {run_dir}'")

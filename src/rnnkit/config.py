@@ -69,6 +69,24 @@ class TrainConfig:
     seed: int = 1337
     log_every: int = 10
 
+    def validate(self) -> TrainConfig:
+        """Raise a one-line RnnkitError naming the first bad setting; return self."""
+        t = self
+        _raise_first([
+            (t.batch_size >= 1, f"--batch-size must be >= 1, got {t.batch_size}"),
+            (t.seq_len >= 1, f"--seq-len must be >= 1, got {t.seq_len}"),
+            (t.lr > 0, f"--lr must be > 0, got {t.lr}"),
+            (t.grad_clip > 0, f"--grad-clip must be > 0, got {t.grad_clip}"),
+            (t.max_steps is None or t.max_steps >= 1, f"--max-steps must be >= 1, got {t.max_steps}"),
+            (t.epochs is None or t.epochs > 0, f"--epochs must be > 0, got {t.epochs}"),
+            (t.time is None or t.time > 0, f"--time must be > 0, got {t.time}"),
+            (t.patience is None or t.patience >= 1, f"--patience must be >= 1, got {t.patience}"),
+            (t.max_steps or t.epochs or t.time, "give one of --max-steps, --epochs or --time"),
+            (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
+            (t.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {t.device!r}"),
+        ])
+        return self
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -83,25 +101,15 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        return cls(data=_build(DataConfig, d.get("data", {}), "data"),
-                   model=_build(LanguageModelConfig, d.get("model", {}), "model"),
-                   train=_build(TrainConfig, d.get("train", {}), "train"))
+        return cls(data=build_section(DataConfig, d.get("data", {}), "data"),
+                   model=build_section(LanguageModelConfig, d.get("model", {}), "model"),
+                   train=build_section(TrainConfig, d.get("train", {}), "train"))
 
     def validate(self) -> RunConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""
-        t, d = self.train, self.data
+        self.train.validate()
+        d = self.data
         checks = [
-            (t.batch_size >= 1, f"--batch-size must be >= 1, got {t.batch_size}"),
-            (t.seq_len >= 1, f"--seq-len must be >= 1, got {t.seq_len}"),
-            (t.lr > 0, f"--lr must be > 0, got {t.lr}"),
-            (t.grad_clip > 0, f"--grad-clip must be > 0, got {t.grad_clip}"),
-            (t.max_steps is None or t.max_steps >= 1, f"--max-steps must be >= 1, got {t.max_steps}"),
-            (t.epochs is None or t.epochs > 0, f"--epochs must be > 0, got {t.epochs}"),
-            (t.time is None or t.time > 0, f"--time must be > 0, got {t.time}"),
-            (t.patience is None or t.patience >= 1, f"--patience must be >= 1, got {t.patience}"),
-            (t.max_steps or t.epochs or t.time, "give one of --max-steps, --epochs or --time"),
-            (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
-            (t.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {t.device!r}"),
             (d.batching in BATCHING, f"--batching must be one of {', '.join(BATCHING)}, got {d.batching!r}"),
             (d.level in LEVELS, f"--level must be char or word, got {d.level!r}"),
             (d.min_freq >= 1, f"--min-freq must be >= 1, got {d.min_freq}"),
@@ -115,13 +123,18 @@ class RunConfig:
             (self.model.embedding_size >= 1, f"--embedding-size must be >= 1, got {self.model.embedding_size}"),
             (0 <= self.model.dropout < 1, f"--dropout must be in [0, 1), got {self.model.dropout}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise RnnkitError(message)
+        _raise_first(checks)
         return self
 
 
-def _build(cls, values: dict[str, Any], section: str):
+def _raise_first(checks: list[tuple[object, str]]) -> None:
+    for ok, message in checks:
+        if not ok:
+            raise RnnkitError(message)
+
+
+def build_section(cls, values: dict[str, Any], section: str):
+    """Build config dataclass ``cls`` from a TOML table, with a one-line error for an unknown key."""
     if not isinstance(values, dict):
         raise RnnkitError(f"[{section}] must be a table of settings, got {type(values).__name__}")
     known = {f.name for f in fields(cls)}
@@ -165,3 +178,6 @@ def parse_duration(text: str) -> float:
     if not m:
         raise RnnkitError(f"--time {text!r} is not a duration; use e.g. 90s, 10m or 1.5h")
     return float(m.group(1)) * {"s": 1, None: 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+_build = build_section  # TEMPORARY-ALIAS (removed once every task module imports build_section)

@@ -18,7 +18,7 @@ import torch
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import RunConfig, TrainConfig, _build
+from rnnkit.config import TrainConfig, build_section
 from rnnkit.data.datasets import data_dir
 from rnnkit.data.pairs import (
     BOS,
@@ -76,13 +76,13 @@ class ConditionalRunConfig:
         unknown = sorted(set(d) - {"data", "model", "train"})
         if unknown:
             raise RnnkitError(f"unknown config section [{unknown[0]}]; expected [data], [model] or [train]")
-        return cls(data=_build(LabelledDataConfig, d.get("data", {}), "data"),
-                   model=_build(ConditionalLMConfig, d.get("model", {}), "model"),
-                   train=_build(TrainConfig, d.get("train", {}), "train"))
+        return cls(data=build_section(LabelledDataConfig, d.get("data", {}), "data"),
+                   model=build_section(ConditionalLMConfig, d.get("model", {}), "model"),
+                   train=build_section(TrainConfig, d.get("train", {}), "train"))
 
     def validate(self) -> ConditionalRunConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""
-        RunConfig(train=self.train).validate()  # the train section's rules live in rnnkit.config
+        self.train.validate()
         d = self.data
         if d.level not in LEVELS:
             raise RnnkitError(f"--level must be char or word, got {d.level!r}")

@@ -19,7 +19,7 @@ import torch
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import RunConfig, TrainConfig, _build
+from rnnkit.config import TrainConfig, build_section
 from rnnkit.data.datasets import resolve_data
 from rnnkit.data.pairs import (
     BOS,
@@ -81,13 +81,13 @@ class Seq2SeqRunConfig:
         unknown = sorted(set(d) - {"data", "model", "train"})
         if unknown:
             raise RnnkitError(f"unknown config section [{unknown[0]}]; expected [data], [model] or [train]")
-        return cls(data=_build(Seq2SeqDataConfig, d.get("data", {}), "data"),
-                   model=_build(Seq2SeqConfig, d.get("model", {}), "model"),
-                   train=_build(TrainConfig, d.get("train", {}), "train"))
+        return cls(data=build_section(Seq2SeqDataConfig, d.get("data", {}), "data"),
+                   model=build_section(Seq2SeqConfig, d.get("model", {}), "model"),
+                   train=build_section(TrainConfig, d.get("train", {}), "train"))
 
     def validate(self) -> Seq2SeqRunConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""
-        RunConfig(train=self.train).validate()  # the train section's rules live in rnnkit.config
+        self.train.validate()
         d = self.data
         checks = [
             (d.source_level in LEVELS, f"--source-level must be char or word, got {d.source_level!r}"),
