@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from torch import nn
 
@@ -66,3 +67,12 @@ def test_to_device_and_count_elements_walk_containers():
     assert moved["b"] == 7 and torch.equal(moved["a"][1][0], torch.ones(4))
     assert count_elements((torch.zeros(5, 2), torch.zeros(1))) == 10
     assert count_elements({"y": torch.zeros(3)}) == 3
+
+
+def test_select_figure_picks_best_checkpoint_instead_of_the_loss(tmp_path):
+    # the loss rises while the error rate ("select") still falls: best.pt follows the error rate
+    results = iter([{"val_loss": 0.5 + 0.1 * i, "select": 0.4 - 0.05 * i} for i in range(3)] + [
+        {"val_loss": 2.0, "select": 0.9}] * 100)
+    summary = make_trainer(tmp_path, lambda m: next(results), max_steps=8).fit()
+    assert summary["best_val"] == pytest.approx(0.3)
+    assert ckpt.load_tensors(tmp_path / ckpt.BEST_FILE)["step"] == 6

@@ -83,8 +83,10 @@ class Trainer:
     epoch) whose batches are independent (fresh state each batch). ``x`` and ``y`` are tensors or
     tuples/dicts of tensors; throughput counts the elements of ``y`` (its first tensor).
     ``evaluate(model)`` returns the validation loss (lower is better), or a dict with that loss under
-    ``"val_loss"`` and further figures to log; it is called every ``config.eval_every`` steps and at the end.
-    With ``config.patience`` set, training stops after that many validations without a new best.
+    ``"val_loss"`` and further figures to log, among them optionally ``"select"``: the figure (lower is
+    better, e.g. an error rate) that picks best.pt instead of the loss. It is called every
+    ``config.eval_every`` steps and at the end. With ``config.patience`` set, training stops after that
+    many validations without a new best.
     """
 
     def __init__(self, model: nn.Module, batcher, loss_fn: LossFn, config: TrainConfig, run_dir: Path,
@@ -238,13 +240,14 @@ class Trainer:
         self.model.train()
         figures = dict(result) if isinstance(result, dict) else {"val_loss": result}
         val = float(figures.pop("val_loss"))
+        selected = float(figures.get("select", val))  # what best.pt and early stopping go by
         row = {"step": self.state.step, "val_loss": val, "val_bpt": val / LN2, **figures,
                "elapsed": self.state.elapsed}
         self._log(row)
         self.state.history.append(row)
-        if val < self.state.best_val:
-            self.state.best_val, self.state.evals_since_best = val, 0
-            self._save_best(val)
+        if selected < self.state.best_val:
+            self.state.best_val, self.state.evals_since_best = selected, 0
+            self._save_best(selected)
         else:
             self.state.evals_since_best += 1
         return val

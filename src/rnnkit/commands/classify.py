@@ -1,0 +1,234 @@
+"""``rnnkit train classify``, ``rnnkit predict``, and ``eval``/``train --resume`` for classification runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rnnkit.commands.common import add_budget_flags, add_override_flags, budget_overrides, sections
+from rnnkit.errors import RnnkitError
+
+TASK = "classify"
+MAX_SHOWN = 5  # classes listed per text in the plain output (--json lists all)
+
+# flag -> (section, field, type); None defaults so only what the user typed overrides --config and the
+# dataclass defaults (rnnkit.tasks.classify and rnnkit.models.classifier own every default).
+CLASSIFY_FLAGS: dict[str, tuple[str, str, type]] = {
+    "--text-column": ("data", "text_column", str),
+    "--label-column": ("data", "label_column", str),
+    "--encoding": ("data", "encoding", str),
+    "--level": ("data", "level", str),
+    "--punctuation": ("data", "punctuation", str),
+    "--min-freq": ("data", "min_freq", int),
+    "--max-vocab": ("data", "max_vocab", int),
+    "--max-len": ("data", "max_len", int),
+    "--val-fraction": ("data", "val_fraction", float),
+    "--embeddings": ("data", "embeddings", str),
+    "--cv": ("data", "cv", int),
+    "--cell": ("model", "cell", str),
+    "--embedding-size": ("model", "embedding_size", int),
+    "--hidden-size": ("model", "hidden_size", int),
+    "--num-layers": ("model", "num_layers", int),
+    "--pooling": ("model", "pooling", str),
+    "--dropout": ("model", "dropout", float),
+    "--embedding-dropout": ("model", "embedding_dropout", float),
+    "--word-dropout": ("model", "word_dropout", float),
+    "--backend": ("model", "backend", str),
+    "--batch-size": ("train", "batch_size", int),
+    "--lr": ("train", "lr", float),
+    "--weight-decay": ("train", "weight_decay", float),
+    "--warmup-steps": ("train", "warmup_steps", int),
+    "--grad-clip": ("train", "grad_clip", float),
+    "--max-steps": ("train", "max_steps", int),
+    "--epochs": ("train", "epochs", float),
+    "--patience": ("train", "patience", int),
+    "--eval-every": ("train", "eval_every", int),
+    "--save-every": ("train", "save_every", float),
+    "--device": ("train", "device", str),
+    "--precision": ("train", "precision", str),
+    "--seed": ("train", "seed", int),
+}
+HELP = {
+    "--text-column": "text column of a CSV/TSV/JSONL file (default: text)",
+    "--label-column": "label column of a CSV/TSV/JSONL file (default: label)",
+    "--encoding": "encoding of the data files (default utf-8, falling back to latin-1 with a notice)",
+    "--level": "word (default) or char (for short strings: names, codes)",
+    "--punctuation": "split (default: punctuation marks are tokens), drop, or keep (split on spaces only)",
+    "--min-freq": "keep words seen at least this often in training (default 1); others become <unk>",
+    "--max-vocab": "keep at most this many tokens",
+    "--max-len": "keep this many tokens from the start of each text (default 400)",
+    "--val-fraction": "stratified validation split of the training data when no --val (default 0.1)",
+    "--embeddings": "initialise word embeddings from this word2vec file (text or binary)",
+    "--cv": "K-fold stratified cross-validation: K runs in RUN_DIR/fold-NN and RUN_DIR/cv.json",
+    "--cell": "lstm (default), gru, rnn_tanh or rnn_relu",
+    "--pooling": "max (default), mean, last or attention",
+    "--dropout": "dropout before the linear head and between layers (default 0.5)",
+    "--embedding-dropout": "dropout on the embedded tokens (default 0.3)",
+    "--word-dropout": "fraction of training tokens replaced by <unk> (default 0.1)",
+    "--epochs": "stop after this many passes over the training data (default 6)",
+    "--patience": "stop after this many validations without a better validation accuracy (default 3)",
+    "--eval-every": "validate every N steps (default 0: once per epoch)",
+    "--precision": "fp32 (default), bf16, fp16 or auto",
+    "--device": "auto (default), cpu or cuda",
+    "--backend": "auto (default), fused or explicit",
+}
+
+
+def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:
+    p = train_tasks.add_parser(
+        "classify", help="a sequence classifier (sentiment, topic, language of a name, ...)",
+        description="Train a recurrent classifier on labelled text. Data layouts: a CSV/TSV/JSONL file with text "
+                    "and label columns (--data reviews.csv); a folder with one subfolder of .txt files per label "
+                    "(IMDB), or of LABEL.txt files with one example per line; or one file per label with one "
+                    "example per line (--data pos=pos.txt --data neg=neg.txt).")
+    p.set_defaults(handler=train)
+    p.add_argument("--data", action="append", metavar="SOURCE",
+                   help="FILE.csv|.tsv|.jsonl, FOLDER, or LABEL=FILE (repeat once per label)")
+    p.add_argument("--val", action="append", metavar="SOURCE", help="validation data in any of the --data layouts")
+    p.add_argument("--test", action="append", metavar="SOURCE", help="test data, scored with the best weights")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for checkpoints and reports")
+    add_override_flags(p)
+    p.add_argument("--case-sensitive", action="store_true", default=None, help="keep upper case (default: lower)")
+    p.add_argument("--unidirectional", action="store_true", default=None,
+                   help="read left to right only (default: bidirectional)")
+    p.add_argument("--class-weights", action="store_true", default=None,
+                   help="weight the loss by inverse class frequency (for imbalanced labels)")
+    p.add_argument("--freeze-embeddings", action="store_true", default=None,
+                   help="keep the --embeddings vectors fixed (default: fine-tune them)")
+    for flag, (_, name, kind) in CLASSIFY_FLAGS.items():
+        if flag in ("--max-steps", "--epochs"):
+            continue
+        p.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
+    add_budget_flags(p)
+
+    pr = commands.add_parser("predict", help="label texts with a trained classifier",
+                             description="Label texts with a trained classifier: the label and the probability "
+                                         "of every class, one line per text (JSON lines with --json).")
+    pr.set_defaults(handler=predict)
+    pr.add_argument("run_dir", metavar="RUN_DIR")
+    pr.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label")
+    pr.add_argument("--input", metavar="FILE", help="label every line of FILE ('-': standard input)")
+    pr.add_argument("--json", action="store_true", help="one JSON object per text")
+    pr.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def train(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.classify import ClassifyConfig, format_report, train_classifier
+
+    extra: dict[str, dict[str, Any]] = {}
+    for key in ("data", "val", "test"):
+        if getattr(args, key):
+            extra.setdefault("data", {})[key] = list(getattr(args, key))
+    flags = {"case_sensitive": ("data", "lower", False), "unidirectional": ("model", "bidirectional", False),
+             "class_weights": ("data", "class_weights", True),
+             "freeze_embeddings": ("model", "freeze_embeddings", True)}
+    for name, (section, field, value) in flags.items():
+        if getattr(args, name):
+            extra.setdefault(section, {})[field] = value
+    values = sections(args, CLASSIFY_FLAGS, extra)
+    unknown = sorted(set(values) - {"data", "model", "train"})
+    if unknown:
+        raise RnnkitError(f"unknown config section [{unknown[0]}]; expected [data], [model] or [train]")
+    summary = train_classifier(ClassifyConfig.from_dict(values), args.out, show_progress=not args.no_progress,
+                               log=_log)
+    if "folds" in summary:  # cross-validation
+        print(f"{summary['k']}-fold cross-validation: accuracy {summary['accuracy_mean']:.4f} "
+              f"± {summary['accuracy_std']:.4f}, macro-F1 {summary['macro_f1_mean']:.4f} "
+              f"± {summary['macro_f1_std']:.4f} ({summary['wall_s']:.0f}s); saved {args.out}")
+        return 0
+    return _report_run(summary, args.out, format_report)
+
+
+def _report_run(summary: dict[str, Any], run_dir: str, format_report) -> int:
+    for name, report in summary["reports"].items():
+        print(format_report(report, title=f"{name}: "))
+    _log(f"rnnkit: trained {summary['step']} steps in {summary['elapsed']:.0f}s; saved {run_dir}")
+    return 0
+
+
+def resume(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.classify import format_report, resume_config, train_classifier
+
+    config = resume_config(args.resume, budget_overrides(args))
+    summary = train_classifier(config, args.resume, resume=True, show_progress=not args.no_progress, log=_log)
+    return _report_run(summary, args.resume, format_report)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.classify import evaluate_run, format_report
+
+    report = evaluate_run(args.run_dir, data=[args.data] if args.data else None, device=args.device)
+    for note in report.pop("notes"):
+        _log(f"rnnkit: {note}")
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_report(report, title=f"{report['split']}: "))
+    return 0
+
+
+def _read_inputs(args: argparse.Namespace) -> tuple[list[str], str]:
+    """The texts to label and where they came from ('argument' or the file name)."""
+    from rnnkit.data.labeled import decode
+
+    if args.input and args.texts:
+        raise RnnkitError("give texts as arguments or --input FILE, not both")
+    if args.input:
+        if args.input == "-":
+            raw = sys.stdin.buffer.read()
+        else:
+            try:
+                with open(args.input, "rb") as f:
+                    raw = f.read()
+            except OSError as e:
+                raise RnnkitError(f"cannot read --input {args.input}: {e.strerror or e}") from e
+        notes: list[str] = []
+        text = decode(raw, args.input, notes=notes)
+        for note in notes:
+            _log(f"rnnkit: {note}")
+        return text.splitlines(), args.input
+    if not args.texts:
+        raise RnnkitError("nothing to label; pass texts as arguments or --input FILE")
+    return list(args.texts), "argument"
+
+
+def predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from rnnkit.tasks.classify import load_classifier
+    from rnnkit.training.precision import resolve_device
+
+    texts, source = _read_inputs(args)
+    clf = load_classifier(args.run_dir, resolve_device(args.device))
+    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    if empty:
+        where = "line" if source != "argument" else "text"
+        listed = ", ".join(str(i + 1) for i in empty[:10]) + (", ..." if len(empty) > 10 else "")
+        _log(f"rnnkit: skipped {len(empty)} empty {where}{'s' if len(empty) > 1 else ''} ({where} {listed})")
+    keep = [i for i, t in enumerate(texts) if t.strip()]
+    if not keep:
+        raise RnnkitError(f"every {'line of ' + source if source != 'argument' else 'text'} is empty; "
+                          "give some text to label")
+    probs = clf.predict_proba([texts[i] for i in keep])  # (N, C)
+    out = sys.stdout
+    for row, i in enumerate(keep):
+        label = clf.classes[int(probs[row].argmax())]
+        if args.json:
+            out.write(json.dumps({"line": i + 1, "text": texts[i], "label": label,
+                                  "probabilities": {c: round(float(p), 6) for c, p in zip(clf.classes, probs[row])}})
+                      + "\n")
+        else:
+            top = np.argsort(-probs[row])[:MAX_SHOWN]  # the most likely classes first
+            shown = "  ".join(f"{clf.classes[j]}={probs[row, j]:.3f}" for j in top)
+            out.write(f"{label}\t{shown}\t{texts[i]}\n")
+    out.flush()
+    return 0
+
+
+__all__ = ["CLASSIFY_FLAGS", "TASK", "add_parsers", "evaluate", "predict", "resume", "train"]

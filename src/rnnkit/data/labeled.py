@@ -1,0 +1,300 @@
+"""Labelled text for classification: the three layouts users already have, splits, folds and class weights.
+
+A data source is one of
+
+- a table: ``reviews.csv`` / ``.tsv`` / ``.jsonl`` with a text column and a label column;
+- a folder with one subfolder per label holding ``.txt`` files, one example per file (the IMDB layout),
+  or a folder of ``LABEL.txt`` files with one example per line (the names layout);
+- ``LABEL=FILE`` pairs, one file per label with one example per line (the rt-polarity layout).
+
+Files are read as UTF-8; a file that is not valid UTF-8 is read as Latin-1 and the fallback is reported
+in ``LabeledData.notes`` (never silent). A file that mixes valid UTF-8 with other bytes cannot be read
+either way without garbling some of it, so it is an error.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.errors import RnnkitError
+
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".json": None}
+TEXT_COLUMN, LABEL_COLUMN = "text", "label"
+
+
+@dataclass(frozen=True)
+class LabeledData:
+    """Texts with their labels; ``classes`` is the sorted label set, ``labels[i]`` an index into it."""
+
+    texts: list[str]
+    labels: np.ndarray  # (N,) int64 indices into classes
+    classes: tuple[str, ...]
+    notes: list[str] = field(default_factory=list)  # encoding fallbacks and skipped rows, for the user
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, index: np.ndarray) -> LabeledData:
+        """The examples at ``index`` (same classes)."""
+        return LabeledData([self.texts[i] for i in index], self.labels[index], self.classes, list(self.notes))
+
+    def counts(self) -> np.ndarray:
+        """(C,) number of examples of each class."""
+        return np.bincount(self.labels, minlength=len(self.classes))
+
+
+# -- decoding -------------------------------------------------------------------------------------
+def decode(raw: bytes, path: Path | str, encoding: str = "utf-8", notes: list[str] | None = None) -> str:
+    """Bytes of ``path`` as text: ``encoding``; for UTF-8, a reported Latin-1 fallback; mixed encodings refused."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError as e:
+        raise RnnkitError(f"unknown encoding {encoding!r}; use e.g. --encoding utf-8 or --encoding latin-1") from e
+    if raw.startswith(codecs.BOM_UTF8) and name == "utf-8":
+        raw = raw[len(codecs.BOM_UTF8):]
+    try:
+        return raw.decode(name)
+    except UnicodeDecodeError as e:
+        if name != "utf-8":
+            line = raw.count(b"\n", 0, e.start) + 1
+            raise RnnkitError(f"{path} is not valid {encoding} (byte 0x{raw[e.start]:02x} on line {line}); "
+                              "pass its real encoding with --encoding") from e
+        bad_line = raw.count(b"\n", 0, e.start) + 1
+        utf8_line = _first_utf8_line(raw)
+        if utf8_line is not None:
+            raise RnnkitError(
+                f"{path} mixes encodings: line {utf8_line} is UTF-8 but line {bad_line} is not "
+                f"(byte 0x{raw[e.start]:02x}); convert the file to one encoding (e.g. UTF-8) and retry") from e
+        if notes is not None:
+            notes.append(f"{path} is not valid UTF-8 (byte 0x{raw[e.start]:02x} on line {bad_line}); "
+                         "read it as Latin-1 (pass --encoding to choose another)")
+        return raw.decode("latin-1")
+
+
+def _first_utf8_line(raw: bytes) -> int | None:
+    """Number of the first line holding a non-ASCII character that decodes as UTF-8, if any."""
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.isascii():
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            return number
+    return None
+
+
+def read_file(path: Path | str, encoding: str = "utf-8", notes: list[str] | None = None) -> str:
+    """A whole file as text (see ``decode``), with one-line errors for a missing or empty file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as e:
+        raise RnnkitError(f"{path} does not exist; pass an existing file or folder with --data") from e
+    except IsADirectoryError as e:
+        raise RnnkitError(f"{path} is a folder; pass a file here") from e
+    except OSError as e:
+        raise RnnkitError(f"cannot read {path}: {e.strerror or e}") from e
+    if not raw.strip():
+        raise RnnkitError(f"{path} is empty; give it at least one example")
+    return decode(raw, path, encoding, notes)
+
+
+def read_lines(path: Path | str, encoding: str = "utf-8", notes: list[str] | None = None) -> list[str]:
+    """Non-blank lines of a file, stripped (one example per line)."""
+    return [line.strip() for line in read_file(path, encoding, notes).splitlines() if line.strip()]
+
+
+# -- the three layouts ----------------------------------------------------------------------------
+def _missing_column(path: Path, kind: str, name: str, columns: Sequence[str], flag: str) -> RnnkitError:
+    close = difflib.get_close_matches(name, list(columns), n=1)
+    hint = f"did you mean {flag} {close[0]}?" if close else f"pass {flag} NAME"
+    return RnnkitError(f"{path} has no {kind} column {name!r}; its columns are: "
+                       f"{', '.join(map(str, columns))}; {hint}")
+
+
+def _read_table(path: Path, text_column: str, label_column: str, encoding: str,
+                notes: list[str]) -> tuple[list[str], list[str]]:
+    text = read_file(path, encoding, notes)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        rows, columns = [], []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise RnnkitError(f"{path} line {number} is not JSON ({e.msg}); write one JSON object per line") from e
+            if not isinstance(row, dict):
+                raise RnnkitError(f"{path} line {number} is not a JSON object; write one object per line")
+            columns = columns or list(row)
+            rows.append((number, row))
+    else:
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=TABLE_SUFFIXES[suffix])
+        columns = [c for c in (reader.fieldnames or []) if c is not None]
+        rows = [(number, row) for number, row in enumerate(reader, start=2)]
+    if not rows:
+        raise RnnkitError(f"{path} has a header but no rows; add examples")
+    for name, kind, flag in ((text_column, "text", "--text-column"), (label_column, "label", "--label-column")):
+        if name not in columns:
+            raise _missing_column(path, kind, name, columns, flag)
+    texts, labels, skipped = [], [], 0
+    for number, row in rows:
+        label = row.get(label_column)
+        if label is None or str(label).strip() == "":
+            raise RnnkitError(f"{path} line {number} has no {label_column!r} value; give every row a label")
+        value = row.get(text_column)
+        if value is None or not str(value).strip():
+            skipped += 1
+            continue
+        texts.append(str(value))
+        labels.append(str(label).strip())
+    if skipped:
+        notes.append(f"{path}: skipped {skipped} rows with an empty {text_column!r}")
+    return texts, labels
+
+
+def _read_folder(path: Path, encoding: str, notes: list[str]) -> tuple[list[str], list[str]]:
+    subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    texts, labels = [], []
+    if subdirs:  # IMDB layout: folder/LABEL/*.txt, one example per file
+        for sub in subdirs:
+            files = sorted(sub.glob("*.txt"))
+            for f in files:
+                body = read_file(f, encoding, notes).strip()
+                texts.append(body)
+                labels.append(sub.name)
+        if not texts:
+            raise RnnkitError(f"{path} has subfolders but no .txt files in them; put one example per .txt file "
+                              "in a subfolder named after its label")
+        return texts, labels
+    files = sorted(p for p in path.glob("*.txt"))  # names layout: folder/LABEL.txt, one example per line
+    if not files:
+        raise RnnkitError(f"{path} has no label subfolders and no .txt files; see 'rnnkit train classify --help' "
+                          "for the data layouts")
+    for f in files:
+        lines = read_lines(f, encoding, notes)
+        texts += lines
+        labels += [f.stem] * len(lines)
+    return texts, labels
+
+
+def _split_pair(source: str) -> tuple[str, str] | None:
+    """'pos=a.txt' -> ('pos', 'a.txt'); None when ``source`` is a plain path."""
+    label, sep, path = source.partition("=")
+    if not sep or not label or os.sep in label or Path(source).exists():
+        return None
+    return label, path
+
+
+def read_labeled(sources: Sequence[str], text_column: str = TEXT_COLUMN, label_column: str = LABEL_COLUMN,
+                 encoding: str = "utf-8", classes: Sequence[str] | None = None,
+                 min_classes: int = 2) -> LabeledData:
+    """Read a table, a folder, or ``LABEL=FILE`` pairs into ``LabeledData``.
+
+    With ``classes`` given (a trained model's), labels must be among them; otherwise the sorted label set
+    found, which must have at least ``min_classes`` labels.
+    """
+    sources = [str(s) for s in sources]
+    if not sources:
+        raise RnnkitError("no data given; pass --data FILE.csv, --data FOLDER or --data LABEL=FILE (repeated)")
+    notes: list[str] = []
+    pairs = [_split_pair(s) for s in sources]
+    texts: list[str] = []
+    labels: list[str] = []
+    if all(pairs):
+        seen = set()
+        for label, path in pairs:  # type: ignore[misc]
+            if label in seen:
+                raise RnnkitError(f"label {label!r} is given twice; pass each label's file once as --data LABEL=FILE")
+            seen.add(label)
+            lines = read_lines(path, encoding, notes)
+            texts += lines
+            labels += [label] * len(lines)
+    elif len(sources) == 1:
+        path = Path(sources[0])
+        if path.is_dir():
+            texts, labels = _read_folder(path, encoding, notes)
+        elif path.suffix.lower() in TABLE_SUFFIXES:
+            texts, labels = _read_table(path, text_column, label_column, encoding, notes)
+        elif not path.exists():
+            raise RnnkitError(f"{path} does not exist; pass an existing file or folder with --data")
+        else:
+            raise RnnkitError(f"cannot tell the labels of {path}; use a .csv/.tsv/.jsonl table, a folder, "
+                              f"or --data LABEL={path} once per label")
+    else:
+        raise RnnkitError("mixed data sources; pass either one table or folder, or LABEL=FILE for every label")
+    if not texts:
+        raise RnnkitError(f"no examples found in {', '.join(sources)}; check the files")
+    if classes is None:
+        classes = tuple(sorted(set(labels)))
+        if len(classes) < min_classes:
+            raise RnnkitError(f"only one class ({classes[0]!r}) in {', '.join(sources)}; a classifier needs at least "
+                              "2 labels; add examples of another class")
+    else:
+        classes = tuple(classes)
+        unknown = sorted(set(labels) - set(classes))
+        if unknown:
+            raise RnnkitError(f"label {unknown[0]!r} in {', '.join(sources)} is not one the model was trained on "
+                              f"({', '.join(classes)}); relabel or retrain")
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[label] for label in labels], dtype=np.int64)
+    return LabeledData(texts, y, tuple(classes), notes)
+
+
+# -- splits, folds, weights -----------------------------------------------------------------------
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) index arrays; each class contributes round(fraction * its count) held-out examples."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        take = int(round(fraction * len(members)))
+        take = min(take, len(members) - 1)  # keep every class in training
+        held.append(members[:take])
+    held_out = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+    train = np.setdiff1d(np.arange(len(labels)), held_out)
+    return train, held_out
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    """``k`` disjoint test-index arrays covering every example once; each class spread evenly over the folds."""
+    labels = np.asarray(labels)
+    if k < 2:
+        raise RnnkitError(f"--cv must be >= 2 folds, got {k}")
+    counts = np.bincount(labels)
+    if counts[counts > 0].min() < k:
+        raise RnnkitError(f"--cv {k} needs at least {k} examples of every class, the rarest has "
+                          f"{counts[counts > 0].min()}; use fewer folds")
+    rng = np.random.default_rng(seed)
+    folds: list[list[np.ndarray]] = [[] for _ in range(k)]
+    offset = 0
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        # deal the class round-robin, starting where the previous class stopped, so fold sizes stay even
+        for j in range(k):
+            folds[(j + offset) % k].append(members[j::k])
+        offset += len(members) % k
+    return [np.sort(np.concatenate(f)) for f in folds]
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """(C,) float32 weights n / (C * count), the 'balanced' rule; absent classes get weight 0."""
+    counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, len(labels) / (num_classes * np.maximum(counts, 1)), 0.0)
+    return weights.astype(np.float32)
+
+
+__all__ = ["LABEL_COLUMN", "TEXT_COLUMN", "LabeledData", "class_weights", "decode", "read_file", "read_labeled",
+           "read_lines", "stratified_folds", "stratified_split"]
