@@ -5,6 +5,8 @@
 2. Yearly sunspots (statsmodels): the last 30 years held out, same table.
 3. 80% intervals (--quantiles 0.1,0.5,0.9) on a rolling-origin backtest of air passengers:
    3 folds of 12 months (1958, 1959, 1960), a fresh model per fold and seed; coverage of the 36 points.
+   Each fold's outer quantiles are conformally widened on 3 rolling origins before its validation end
+   (the default --calibration-windows 3: its own validation tail plus two refits), so each fold trains 3 models.
 
     .venv/bin/python benchmarks/bench_forecast.py --seeds 5
 """

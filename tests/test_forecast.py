@@ -12,9 +12,9 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.cli import main
-from rnnkit.data.series import AIR_PASSENGERS, Scaler, SeriesConfig, builtin_series, load_series, make_windows
+from rnnkit.data.series import AIR_PASSENGERS, Scaler, Series, SeriesConfig, builtin_series, load_series, make_windows
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
-from rnnkit.tasks.forecast import ForecastRunConfig, load_forecast, prepare, train_forecast
+from rnnkit.tasks.forecast import ForecastRunConfig, calibrate_intervals, load_forecast, prepare, train_forecast
 from rnnkit.tasks.forecast_baselines import baseline_forecast, forecast_metrics
 
 TINY_TRAIN = dict(batch_size=16, max_steps=30, eval_every=10, log_every=10, seed=3, save_every=1e9)
@@ -206,6 +206,44 @@ def test_sine_demo_learns_in_seconds(tmp_path):
     assert (tmp_path / "sine" / "holdout.png").stat().st_size > 0
 
 
+def test_conformal_correction_by_hand():
+    """Zero-width bands, unit-normal errors: the widening is the ceil((n+1)*0.8)-th smallest |error|-like score."""
+    rng = np.random.default_rng(0)
+    scores = [rng.normal(size=(12, 2)), rng.normal(size=(12, 2)) * 3]  # two windows, two targets
+    pooled = np.sort(np.concatenate(scores), axis=0)
+    assert calibrate_intervals(scores, (0.1, 0.5, 0.9)) == pytest.approx(list(pooled[math.ceil(25 * 0.8) - 1]))
+
+
+def test_intervals_cover_about_80_percent_of_a_series_with_known_noise(tmp_path):
+    """A fixed 12-month pattern plus N(0, 1) noise. A 30-step GRU(8) has badly sized pinball quantiles; the
+    conformal correction from 3 rolling origins (36 scores, each from a model that never saw its window)
+    must bring the 0.1-0.9 band to about 80% of 120 fresh points (binomial sd 3.7 points, plus the
+    calibration sample's own sd of about 6.5: 65-95% is a 2-sd band) and closer to 80% than the raw band."""
+    rng = np.random.default_rng(7)
+    n, test = 240, 120
+    pattern = 4 * np.sin(2 * math.pi * np.arange(n) / 12) + 2 * np.cos(4 * math.pi * np.arange(n) / 12)
+    values = (pattern + rng.normal(size=n))[:, None]
+    series = Series(pd.Index(np.arange(n), dtype=np.int64), values, np.zeros((n, 0)), ("y",), season=12,
+                    name="noisy")
+    config = tiny(model={"quantiles": [0.1, 0.5, 0.9]}, holdout=test, val_size=12, season=12)
+    coverage = {}
+    for calibrate in (True, False):
+        run = tmp_path / str(calibrate)
+        train_forecast(config, run, show_progress=False, log=lambda *_: None, series=series, calibrate=calibrate)
+        fm = load_forecast(run)
+        inside = []
+        for origin in range(n - test, n, 6):  # 20 origins x horizon 6: every held-out point once
+            lower, upper = fm.predict(series.head(origin), 6).outer_interval()
+            actual = values[origin:origin + 6]
+            inside.extend(((lower <= actual) & (actual <= upper))[:, 0])
+        coverage[calibrate] = 100 * np.mean(inside)
+    meta = json.loads((tmp_path / "True" / ckpt.CONFIG_FILE).read_text())["meta"]
+    assert meta["interval_calibration_points"] == 36 and "interval_adjust" not in json.loads(
+        (tmp_path / "False" / "series.json").read_text())["series"]
+    assert 65 <= coverage[True] <= 95, coverage
+    assert abs(coverage[True] - 80) < abs(coverage[False] - 80), coverage
+
+
 # -- baselines and metrics ---------------------------------------------------------------------------
 def test_seasonal_naive_reproduces_the_published_air_passengers_figure():
     y = np.asarray(AIR_PASSENGERS, dtype=float)[:, None]
@@ -240,10 +278,13 @@ def test_cli_train_eval_forecast_backtest_resume(monthly_csv, tmp_path, capsys):
     path, _ = monthly_csv
     run = tmp_path / "run"
     code, _, err = cli("train", "forecast", "--data", path, "--target", "passengers", "--covariates", "month",
-                       "--horizon", 6, "--input-len", 12, "--quantiles", "0.1,0.5,0.9", "--out", run, *TINY_CLI,
+                       "--horizon", 6, "--input-len", 12, "--quantiles", "0.1,0.5,0.9", "--calibration-windows", 2,
+                       "--out", run, *TINY_CLI,
                        capsys=capsys)
     assert code == 0, err
-    assert "held-out MAPE" in err and json.loads((run / ckpt.CONFIG_FILE).read_text())["task"] == "forecast"
+    stored = json.loads((run / ckpt.CONFIG_FILE).read_text())
+    assert "held-out MAPE" in err and stored["task"] == "forecast" and stored["data"]["calibration_windows"] == 2
+    assert stored["meta"]["interval_calibration_points"] == 12  # 2 windows of the 6-point validation tail
 
     code, out, err = cli("eval", run, capsys=capsys)
     assert code == 0, err

@@ -89,4 +89,5 @@ def find_weights(run_dir: Path) -> Path:
     for name in (BEST_FILE, LAST_FILE):
         if (run_dir / name).is_file():
             return run_dir / name
-    raise RnnkitError(f"{run_dir} has no checkpoint (best.pt or last.pt); train with 'rnnkit train TASK --out {run_dir}'")
+    raise RnnkitError(f"{run_dir} has no checkpoint (best.pt or last.pt); "
+                      f"train with 'rnnkit train TASK --out {run_dir}'")

@@ -28,6 +28,7 @@ FORECAST_FLAGS: dict[str, tuple[str, str, type]] = {
     "--input-len": ("data", "input_len", int),
     "--holdout": ("data", "holdout", int),
     "--val-size": ("data", "val_size", int),
+    "--calibration-windows": ("data", "calibration_windows", int),
     "--mode": ("model", "mode", str),
     "--cell": ("model", "cell", str),
     "--hidden-size": ("model", "hidden_size", int),
@@ -62,6 +63,8 @@ HELP = {
     "--input-len": "past points the model reads (default 36)",
     "--holdout": "last points held out for 'rnnkit eval' (default: the horizon; 0 trains on everything)",
     "--val-size": "points before the holdout used for validation/early stopping (default: one season)",
+    "--calibration-windows": "with --quantiles: validation-sized windows before the holdout, each forecast by a "
+                             "model trained before it, that calibrate the intervals (default 3)",
     "--mode": "direct (default: encoder + multi-horizon head) or autoregressive (one step, fed back)",
     "--cell": "gru (default), lstm, rnn_tanh or rnn_relu",
     "--output-len": "steps one pass of the direct head predicts (default: the horizon); longer horizons roll",

@@ -54,7 +54,9 @@ class SeriesConfig:
     held out for ``rnnkit eval``; of the rest, the last ``val_size`` points are targets for validation
     and early stopping (default: one season, at most the horizon; the horizon for series without a
     season; on air passengers a 12-month tail leaves 61 training windows where 36 months would leave 13).
-    The scaler is fitted on what is left: the training part only.
+    The scaler is fitted on what is left: the training part only. With quantiles, the outer quantiles
+    are calibrated on ``calibration_windows`` validation-sized tails ending at the holdout, each
+    forecast by a model trained only on what came before it (see ``tasks.forecast.calibrate_intervals``).
     """
 
     data: str = "airline"
@@ -71,6 +73,7 @@ class SeriesConfig:
     input_len: int = 36
     holdout: int | None = None
     val_size: int | None = None
+    calibration_windows: int = 3  # rolling origins for the conformal interval correction (1: validation tail)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SeriesConfig:
@@ -100,6 +103,7 @@ class SeriesConfig:
             (self.holdout is None or self.holdout >= 0, f"--holdout must be >= 0, got {self.holdout}"),
             (self.val_size is None or self.val_size >= 0, f"--val-size must be >= 0, got {self.val_size}"),
             (self.season is None or self.season >= 1, f"--season must be >= 1, got {self.season}"),
+            (self.calibration_windows >= 1, f"--calibration-windows must be >= 1, got {self.calibration_windows}"),
             (self.scaler in SCALERS, f"--scaler must be one of {', '.join(SCALERS)}, got {self.scaler!r}"),
             (self.fill in FILLS, f"--fill must be one of {', '.join(FILLS)}, got {self.fill!r}"),
         ]

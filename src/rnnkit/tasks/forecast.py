@@ -26,7 +26,7 @@ import torch
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import TrainConfig, _build
+from rnnkit.config import TrainConfig, build_section
 from rnnkit.data.series import Scaler, Series, SeriesConfig, WindowBatcher, load_series, make_windows
 from rnnkit.errors import RnnkitError
 from rnnkit.fileio import atomic_write
@@ -64,10 +64,10 @@ class ForecastRunConfig:
         data = dict(d.get("data", {}))
         if data.get("data") == "sine":  # the demo: one period in, one period out
             data = {**SINE_DEFAULTS, **data}
-        _build(SeriesConfig, {k: v for k, v in data.items() if k not in ("target", "covariates")}, "data")
-        _build(ForecasterConfig, {k: v for k, v in d.get("model", {}).items() if k != "quantiles"}, "model")
+        build_section(SeriesConfig, {k: v for k, v in data.items() if k not in ("target", "covariates")}, "data")
+        build_section(ForecasterConfig, {k: v for k, v in d.get("model", {}).items() if k != "quantiles"}, "model")
         return cls(data=SeriesConfig.from_dict(data), model=ForecasterConfig.from_dict(d.get("model", {})),
-                   train=_build(TrainConfig, {**TRAIN_DEFAULTS, **d.get("train", {})}, "train"))
+                   train=build_section(TrainConfig, {**TRAIN_DEFAULTS, **d.get("train", {})}, "train"))
 
     def validate(self) -> ForecastRunConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""
@@ -326,15 +326,13 @@ def _validation(prepared: Prepared, device: torch.device) -> Callable | None:
     return evaluate
 
 
-def conformal_adjustment(model: Forecaster, prepared: Prepared, device: torch.device) -> list[float] | None:
-    """Per-target widening (scaled units) of the outer quantiles so that they cover the validation tail.
+def _interval_scores(lower: np.ndarray, upper: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """CQR conformity scores (V, T): how far each actual lies outside [lower, upper] (negative inside)."""
+    return np.maximum(lower - actual, actual - upper)
 
-    Conformalized quantile regression (Romano, Patterson & Candes 2019): with conformity scores
-    ``E = max(lo - y, y - hi)`` over the n validation points, the interval ``[lo - e, hi + e]`` with
-    ``e`` the ceil((n + 1)(1 - alpha))-th smallest score covers ``1 - alpha`` of exchangeable new points.
-    Quantiles fitted by pinball loss on a few hundred training windows are too narrow out of sample;
-    this is what brings the 0.1-0.9 band back to about 80% coverage. None without quantiles or validation.
-    """
+
+def validation_scores(model: Forecaster, prepared: Prepared, device: torch.device) -> np.ndarray | None:
+    """Conformity scores (V, T), scaled units, of ``model``'s outer quantiles forecasting the validation tail."""
     m = prepared.config.model
     start, end, length = prepared.train_end, prepared.fit_end, prepared.config.data.input_len
     if len(m.quantiles) < 2 or end <= start:
@@ -345,17 +343,71 @@ def conformal_adjustment(model: Forecaster, prepared: Prepared, device: torch.de
     with torch.inference_mode():
         pred = model.eval().forecast(past_t, future_t, end - start)[0].double().cpu().numpy()  # (V, T, Q)
     pred = np.sort(pred, axis=-1)
-    actual = prepared.scaled[start:end]  # (V, T)
-    scores = np.maximum(pred[..., 0] - actual, actual - pred[..., -1])  # (V, T)
-    alpha = 1.0 - (m.quantiles[-1] - m.quantiles[0])
-    n = len(scores)
+    return _interval_scores(pred[..., 0], pred[..., -1], prepared.scaled[start:end])
+
+
+def refit_scores(prepared: Prepared, windows: int, device: torch.device,
+                 log: Callable[[str], None] = print) -> list[np.ndarray]:
+    """Conformity scores (V, T) on up to ``windows`` validation-sized windows ending at the holdout, each
+    forecast by a fresh model trained by the same recipe on the series before it (rolling origins).
+
+    Window 1 is the main model's validation tail, window j ends where window j-1 starts. Each refit, like
+    the main model, trains on targets ending one validation tail before its window and early-stops on that
+    tail, so its forecast is made exactly as the held-out forecast is. (The main model's own scores on its
+    validation tail are not used: best.pt was selected on them, and it forecasts them with no gap.) A window
+    is dropped, with the ones before it, once the history before it is too short for the recipe (one
+    training window plus a validation tail). Scores are in ``prepared``'s scaled units.
+    """
+    config, series = prepared.config, prepared.series
+    val = prepared.fit_end - prepared.train_end
+    scores: list[np.ndarray] = []
+    for j in range(1, windows + 1):
+        end = prepared.fit_end - (j - 1) * val  # this window is series[end - val:end]
+        refit_config = dataclasses.replace(config, data=dataclasses.replace(config.data, holdout=val))
+        try:
+            split_points(end, refit_config.data, config.model.output_len, series.season, series.name)
+        except RnnkitError:
+            log(f"rnnkit: interval calibration uses {j - 1} of {windows} windows: too little history for more")
+            break
+        with tempfile.TemporaryDirectory() as tmp:
+            train_forecast(refit_config, tmp, show_progress=False, log=lambda *_: None, series=series.head(end),
+                           calibrate=False)
+            fm = load_forecast(tmp, device)
+            lower, upper = fm.predict(series.head(end - val), val).outer_interval()  # (V, T) each, series units
+        actual = series.values[end - val:end]
+        scale = prepared.scaler.transform
+        scores.append(_interval_scores(scale(lower), scale(upper), scale(actual)))
+    return scores
+
+
+def calibrate_intervals(scores: list[np.ndarray], quantiles: tuple[float, ...]) -> list[float]:
+    """Per-target widening (scaled units) of the outer quantiles: split-conformal quantile regression over the
+    pooled scores of all calibration windows.
+
+    Conformalized quantile regression (Romano, Patterson & Candes 2019): with conformity scores
+    ``E = max(lo - y, y - hi)`` over n calibration points, ``[lo - e, hi + e]`` with ``e`` the
+    ceil((n + 1)(1 - alpha))-th smallest score covers ``1 - alpha`` of exchangeable new points.
+    Quantiles fitted by pinball loss on a few hundred training windows are too narrow out of sample, and one
+    season of scores (the validation tail alone) is too few to estimate the correction: on air passengers it
+    gave 36-67% coverage of the 80% band. Pooling several rolling origins, each scored by a model that never
+    saw it (the cross-validation form of conformal prediction that neuralforecast's ``PredictionIntervals``
+    and darts' conformal models use), makes the correction both larger-sampled and honest.
+    """
+    pooled = np.concatenate(scores, axis=0)  # (n, T)
+    alpha = 1.0 - (quantiles[-1] - quantiles[0])
+    n = len(pooled)
     k = min(math.ceil((n + 1) * (1 - alpha)), n)  # the k-th smallest score
-    return [float(v) for v in np.sort(scores, axis=0)[k - 1]]
+    return [float(v) for v in np.sort(pooled, axis=0)[k - 1]]
 
 
 def train_forecast(config: ForecastRunConfig, out: str | Path, resume: bool = False, show_progress: bool = True,
-                   log: Callable[[str], None] = print, series: Series | None = None) -> dict[str, Any]:
-    """Train (or with ``resume=True`` continue) a forecaster into ``out``; returns a summary with held-out metrics."""
+                   log: Callable[[str], None] = print, series: Series | None = None,
+                   calibrate: bool = True) -> dict[str, Any]:
+    """Train (or with ``resume=True`` continue) a forecaster into ``out``; returns a summary with held-out metrics.
+
+    With quantiles and ``calibrate``, the outer quantiles are then widened by conformal quantile regression on
+    ``data.calibration_windows`` rolling origins (``refit_scores``); that trains one more model per window.
+    """
     out = Path(out)
     config = config.validate()
     device = resolve_device(config.train.device)
@@ -394,8 +446,14 @@ def train_forecast(config: ForecastRunConfig, out: str | Path, resume: bool = Fa
         f"horizon {config.data.horizon}")
     summary = trainer.fit()
     plot_loss(out / ckpt.METRICS_FILE, out / ckpt.PLOT_FILE, unit="window")
-    adjust = conformal_adjustment(load_forecast(out, device).model, prepared, device)
-    if adjust is not None:
+    scores = (refit_scores(prepared, config.data.calibration_windows, device, log)
+              if calibrate and len(m.quantiles) >= 2 and prepared.fit_end > prepared.train_end else [])
+    if not scores and calibrate and len(m.quantiles) >= 2:  # too short for refits: the validation tail alone
+        tail = validation_scores(load_forecast(out, device).model, prepared, device)
+        scores = [tail] if tail is not None else []
+    if scores:
+        adjust = calibrate_intervals(scores, m.quantiles)
+        meta["interval_calibration_points"] = sum(len(w) for w in scores)
         meta["interval_adjust"] = adjust
         write_run_files(out, config, prepared.scaler, prepared.covariate_scaler,
                         {**series.describe(), "interval_adjust": adjust}, meta)
