@@ -178,6 +178,3 @@ def parse_duration(text: str) -> float:
     if not m:
         raise RnnkitError(f"--time {text!r} is not a duration; use e.g. 90s, 10m or 1.5h")
     return float(m.group(1)) * {"s": 1, None: 1, "m": 60, "h": 3600}[m.group(2)]
-
-
-_build = build_section  # TEMPORARY-ALIAS (removed once every task module imports build_section)

@@ -1,0 +1,130 @@
+"""``rnnkit train word2vec``, ``rnnkit similar``, ``rnnkit analogy``, and ``eval`` for word2vec runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from rnnkit.commands.common import add_override_flags, sections
+from rnnkit.errors import RnnkitError
+
+TASK = "word2vec"
+
+W2V_FLAGS: dict[str, tuple[str, str, type]] = {
+    "--encoding": ("data", "encoding", str),
+    "--punctuation": ("data", "punctuation", str),
+    "--architecture": ("model", "architecture", str),
+    "--dim": ("model", "dim", int),
+    "--window": ("model", "window", int),
+    "--negative": ("model", "negative", int),
+    "--min-count": ("model", "min_count", int),
+    "--max-vocab": ("model", "max_vocab", int),
+    "--subsample": ("model", "subsample", float),
+    "--epochs": ("model", "epochs", int),
+    "--lr": ("model", "lr", float),
+    "--min-lr": ("model", "min_lr", float),
+    "--batch-size": ("model", "batch_size", int),
+    "--threads": ("model", "threads", int),
+    "--seed": ("model", "seed", int),
+}
+HELP = {"--architecture": "skipgram (default) or cbow", "--dim": "vector size (default 100)",
+        "--window": "largest distance to a context word (default 5; each centre draws 1..window)",
+        "--negative": "noise words per pair (default 5)", "--min-count": "drop rarer words (default 5)",
+        "--subsample": "frequent-word subsampling threshold (default 1e-3; 0: off)",
+        "--lr": "initial learning rate, decayed linearly to --min-lr", "--batch-size": "pairs per update",
+        "--threads": "worker threads (default 2)", "--punctuation": "drop (default), split or keep"}
+
+
+def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:
+    p = train_tasks.add_parser("word2vec", help="word vectors: skip-gram or CBOW with negative sampling",
+                               description="Train word2vec vectors; saves vectors.txt and vectors.bin "
+                                           "(word2vec formats, readable by gensim).")
+    p.set_defaults(handler=train)
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for the vectors")
+    p.add_argument("--data", action="append", metavar="PATH_OR_NAME",
+                   help="text file or named dataset, one sentence a line (repeat for several; default tinyshakespeare)")
+    p.add_argument("--keep-case", action="store_true", help="do not lowercase the text")
+    add_override_flags(p)
+    for flag, (_, name, kind) in W2V_FLAGS.items():
+        p.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
+
+    s = commands.add_parser("similar", help="nearest neighbours of a word in a word2vec run",
+                            description="The words whose vectors are closest (cosine) to WORD's.")
+    s.add_argument("run_dir", metavar="RUN_DIR")
+    s.add_argument("word", metavar="WORD")
+    s.add_argument("--topn", type=int, default=10, help="how many neighbours (default 10)")
+    s.set_defaults(handler=similar)
+
+    a = commands.add_parser("analogy", help="A is to B as C is to ? with a word2vec run",
+                            description="Answer 'A is to B as C is to ?' by B - A + C, nearest by cosine.")
+    a.add_argument("run_dir", metavar="RUN_DIR")
+    for name in ("a", "b", "c"):
+        a.add_argument(name, metavar=name.upper())
+    a.add_argument("--topn", type=int, default=5, help="how many answers (default 5)")
+    a.set_defaults(handler=analogy)
+
+
+def train(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.word2vec import Word2VecRunConfig
+    from rnnkit.tasks.word2vec import train as train_w2v
+
+    extra: dict = {"data": {}}
+    if args.data:
+        extra["data"]["data"] = list(args.data)
+    if args.keep_case:
+        extra["data"]["lowercase"] = False
+    values = sections(args, W2V_FLAGS, extra)
+    unknown = sorted(set(values) - {"data", "model"})
+    if unknown:
+        raise RnnkitError(f"unknown config section [{unknown[0]}]; expected [data] or [model]")
+    summary = train_w2v(Word2VecRunConfig.from_dict(values), args.out, log=lambda m: print(m, file=sys.stderr))
+    print(f"rnnkit: {summary['vocab_size']:,} words, {summary['corpus_words']:,} corpus words in "
+          f"{summary['train_seconds']:.1f}s ({summary['words_per_second']:,.0f} words/s); saved {args.out}",
+          file=sys.stderr)
+    return 0
+
+
+def _print_neighbours(pairs: list[tuple[str, float]]) -> None:
+    for word, sim in pairs:
+        print(f"{word}\t{sim:.4f}")
+
+
+def similar(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.word2vec import similar as nearest
+
+    if args.topn < 1:
+        raise RnnkitError(f"--topn must be >= 1, got {args.topn}")
+    _print_neighbours(nearest(args.run_dir, args.word, args.topn))
+    return 0
+
+
+def analogy(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.word2vec import analogy as solve
+
+    if args.topn < 1:
+        raise RnnkitError(f"--topn must be >= 1, got {args.topn}")
+    _print_neighbours(solve(args.run_dir, args.a, args.b, args.c, args.topn))
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.word2vec import evaluate_vectors, load_vectors
+
+    words, vectors = load_vectors(args.run_dir)
+    result = evaluate_vectors(words, vectors, args.data)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for name, r in result.items():
+        if "spearman" in r:
+            rho = "n/a (fewer than 2 pairs covered)" if math.isnan(r["spearman"]) else f"{r['spearman']:.4f}"
+            print(f"{name}: Spearman {rho}  coverage {r['covered']}/{r['pairs']} ({r['coverage']:.1%})")
+        else:
+            acc = "n/a (no question covered)" if math.isnan(r["accuracy"]) else f"{r['accuracy']:.4f}"
+            print(f"{name}: accuracy {acc}  coverage {r['covered']}/{r['questions']} ({r['coverage']:.1%})")
+    return 0
+
+
+__all__ = ["TASK", "W2V_FLAGS", "add_parsers", "analogy", "evaluate", "similar", "train"]

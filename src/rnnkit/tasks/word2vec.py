@@ -1,0 +1,187 @@
+"""word2vec: train word vectors on text files, save them in gensim's formats, and evaluate them.
+
+A run directory holds ``config.json`` (``"task": "word2vec"``), ``vectors.txt`` (word2vec text format)
+and ``vectors.bin`` (word2vec binary format); both load with gensim's
+``KeyedVectors.load_word2vec_format`` and with ``rnnkit.data.vectors.load_word2vec``.
+Evaluation follows gensim's ``evaluate_word_pairs`` / ``evaluate_word_analogies``: lowercased,
+restricted to the vocabulary, with the share of pairs or questions covered reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit import __version__
+from rnnkit import checkpoint as ckpt
+from rnnkit.config import build_section
+from rnnkit.data import read_text, resolve_data
+from rnnkit.data.vectors import load_word2vec, save_word2vec
+from rnnkit.data.words import TokenizerConfig, tokenize
+from rnnkit.errors import RnnkitError
+from rnnkit.models.word2vec import Word2VecConfig, most_similar, spearman, train_word2vec, unit_rows
+
+TASK = "word2vec"
+TEXT_FILE, BINARY_FILE = "vectors.txt", "vectors.bin"
+ANALOGY_RESTRICT = 300_000  # gensim's evaluate_word_analogies default: only the most frequent words answer
+
+
+@dataclass(frozen=True)
+class Word2VecDataConfig:
+    """The training text: one or more files or named datasets, read line by line (a line is a sentence)."""
+
+    data: tuple[str, ...] = ("tinyshakespeare",)
+    encoding: str = "utf-8"
+    lowercase: bool = True
+    punctuation: str = "drop"  # drop: words only; split: punctuation marks are words too; keep: split on spaces
+
+
+@dataclass(frozen=True)
+class Word2VecRunConfig:
+    """A word2vec run: data and model sections."""
+
+    data: Word2VecDataConfig = field(default_factory=Word2VecDataConfig)
+    model: Word2VecConfig = field(default_factory=Word2VecConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Word2VecRunConfig:
+        data = dict(d.get("data", {}))
+        if isinstance(data.get("data"), str):
+            data["data"] = (data["data"],)
+        elif data.get("data") is not None:
+            data["data"] = tuple(data["data"])
+        return cls(data=build_section(Word2VecDataConfig, data, "data"),
+                   model=build_section(Word2VecConfig, d.get("model", {}), "model"))
+
+
+def read_sentences(data: Word2VecDataConfig) -> list[list[str]]:
+    """Tokenized non-empty lines of every data file, in order."""
+    tokenizer = TokenizerConfig(lower=data.lowercase, punctuation=data.punctuation, newlines=False).validate()
+    sentences: list[list[str]] = []
+    for name in data.data:
+        text = read_text(resolve_data(name), data.encoding)
+        sentences += [tokens for line in text.splitlines() if (tokens := tokenize(line, tokenizer))]
+    if not sentences:
+        raise RnnkitError(f"no words in {', '.join(data.data)}; pass a text file with words in it")
+    return sentences
+
+
+def train(config: Word2VecRunConfig, out: str | Path, log=print) -> dict[str, Any]:
+    """Train word vectors into run directory ``out``; returns a summary (vocabulary, words/s, seconds)."""
+    out = Path(out)
+    if (out / BINARY_FILE).exists():
+        raise RnnkitError(f"{out} already holds word vectors; choose another --out")
+    config.model.validate()
+    start = time.perf_counter()
+    sentences = read_sentences(config.data)
+    log(f"rnnkit: read {sum(map(len, sentences)):,} words in {len(sentences):,} lines "
+        f"in {time.perf_counter() - start:.1f}s; training {config.model.architecture}")
+    result = train_word2vec(sentences, config.model)
+    save_word2vec(out / TEXT_FILE, result.words, result.vectors)
+    save_word2vec(out / BINARY_FILE, result.words, result.vectors, binary=True)
+    meta = {"rnnkit_version": __version__, "vocab_size": len(result.words), "corpus_words": result.corpus_words,
+            "pairs": result.pairs, "train_seconds": result.seconds, "words_per_second": result.words_per_second}
+    ckpt.save_json(out / ckpt.CONFIG_FILE, {"task": TASK, **config.to_dict(), "meta": meta})
+    return {"run_dir": str(out), **meta}
+
+
+def load_vectors(run_dir: str | Path) -> tuple[list[str], np.ndarray]:
+    """The (words, vectors (V, D)) of a word2vec run directory."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RnnkitError(f"run directory {run_dir} does not exist; train one with 'rnnkit train word2vec'")
+    return load_word2vec(run_dir / BINARY_FILE)
+
+
+def evaluation_file(name: str) -> Path:
+    """``wordsim353.tsv`` or ``questions-words.txt`` from the gensim wheel's test data (no download)."""
+    try:
+        from gensim.test.utils import datapath
+    except ImportError:
+        raise RnnkitError(f"{name} ships with gensim; pip install gensim, or pass --data FILE") from None
+    return Path(datapath(name))
+
+
+def word_pair_spearman(words: list[str], vectors: np.ndarray, path: str | Path) -> dict[str, float]:
+    """Spearman correlation of cosine similarity with human scores (tab-separated ``w1 w2 score``, ``#`` comments)."""
+    index = {w: i for i, w in enumerate(words)}
+    unit = unit_rows(vectors)
+    sims, human, total = [], [], 0
+    for line in read_text(path).splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3:
+            raise RnnkitError(f"{path}: expected 'word1<TAB>word2<TAB>score' lines, got {line!r}")
+        total += 1
+        a, b = parts[0].lower(), parts[1].lower()
+        if a in index and b in index:
+            sims.append(float(unit[index[a]] @ unit[index[b]]))
+            human.append(float(parts[2]))
+    rho = spearman(np.array(sims), np.array(human)) if len(sims) >= 2 else float("nan")
+    return {"spearman": rho, "pairs": total, "covered": len(sims), "coverage": len(sims) / max(total, 1)}
+
+
+def analogy_accuracy(words: list[str], vectors: np.ndarray, path: str | Path,
+                     restrict: int = ANALOGY_RESTRICT) -> dict[str, float]:
+    """3CosAdd accuracy on ``a b c d`` questions (``:`` section lines) among those whose words are all known."""
+    index = {w: i for i, w in enumerate(words[:restrict])}
+    questions, total = [], 0
+    for line in read_text(path).splitlines():
+        if not line.strip() or line.startswith(":"):
+            continue
+        parts = line.lower().split()
+        if len(parts) != 4:
+            raise RnnkitError(f"{path}: expected analogy lines 'a b c d', got {line!r}")
+        total += 1
+        if all(p in index for p in parts):
+            questions.append([index[p] for p in parts])
+    unit = unit_rows(vectors[: len(index)])
+    q = np.array(questions, dtype=np.int64).reshape(-1, 4)
+    correct = 0
+    for lo in range(0, len(q), 1024):
+        a, b, c, d = q[lo:lo + 1024].T
+        sims = (unit[b] - unit[a] + unit[c]) @ unit.T  # (Q, V)
+        rows = np.arange(len(a))
+        sims[rows, a] = sims[rows, b] = sims[rows, c] = -np.inf  # the question words never answer
+        correct += int((sims.argmax(1) == d).sum())
+    return {"accuracy": correct / len(q) if len(q) else float("nan"), "correct": correct,
+            "questions": total, "covered": len(q), "coverage": len(q) / max(total, 1)}
+
+
+def evaluate_vectors(words: list[str], vectors: np.ndarray, data: str | None = None) -> dict[str, Any]:
+    """wordsim353 Spearman and analogy accuracy (gensim's test files), or the score of one ``data`` file."""
+    if data is not None:
+        path = resolve_data(data)
+        first = next((line for line in read_text(path).splitlines() if line.strip()), "")
+        if first.startswith(":") or len(first.split()) == 4 and "\t" not in first:
+            return {"analogy": analogy_accuracy(words, vectors, path)}
+        return {"word_pairs": word_pair_spearman(words, vectors, path)}
+    return {"wordsim353": word_pair_spearman(words, vectors, evaluation_file("wordsim353.tsv")),
+            "analogy": analogy_accuracy(words, vectors, evaluation_file("questions-words.txt"))}
+
+
+def similar(run_dir: str | Path, word: str, topn: int = 10) -> list[tuple[str, float]]:
+    """The ``topn`` nearest neighbours (cosine) of ``word``."""
+    words, vectors = load_vectors(run_dir)
+    return most_similar(words, vectors, [word.lower() if word.lower() in words else word], topn=topn)
+
+
+def analogy(run_dir: str | Path, a: str, b: str, c: str, topn: int = 5) -> list[tuple[str, float]]:
+    """Answers to ``a is to b as c is to ?`` (b - a + c, nearest by cosine)."""
+    words, vectors = load_vectors(run_dir)
+    known = set(words)
+    a, b, c = (w.lower() if w not in known and w.lower() in known else w for w in (a, b, c))
+    return most_similar(words, vectors, [b, c], [a], topn=topn)
+
+
+__all__ = ["TASK", "Word2VecDataConfig", "Word2VecRunConfig", "analogy", "analogy_accuracy", "evaluate_vectors",
+           "evaluation_file", "load_vectors", "read_sentences", "similar", "train", "word_pair_spearman"]
