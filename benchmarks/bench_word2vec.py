@@ -14,6 +14,8 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from rnnkit.models.word2vec import Word2VecConfig, train_word2vec
 from rnnkit.tasks.word2vec import (
     Word2VecDataConfig,
@@ -46,7 +48,8 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=0.025)
     p.add_argument("--batch-size", type=int, default=Word2VecConfig.batch_size)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="first seed")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per library (scores vary a lot on a 1M-word corpus)")
     p.add_argument("--skip-gensim", action="store_true")
     args = p.parse_args()
     from gensim.models import Word2Vec
@@ -57,30 +60,44 @@ def main() -> None:
           f"window {args.window}, negative {args.negative}, min_count {args.min_count}, subsample {args.subsample}, "
           f"epochs {args.epochs}, lr {args.lr}, threads {args.threads}; load average {os.getloadavg()[0]:.2f}")
     rows = []
-    config = Word2VecConfig(architecture=args.architecture, dim=args.dim, window=args.window,
-                            negative=args.negative, min_count=args.min_count, subsample=args.subsample,
-                            epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, threads=args.threads,
-                            seed=args.seed)
-    ours = train_word2vec(sentences, config)
-    rows.append(("rnnkit", ours.seconds, ours.words_per_second, len(ours.words), scores(ours.words, ours.vectors)))
-    if not args.skip_gensim:
-        start = time.perf_counter()
-        model = Word2Vec(sentences, vector_size=args.dim, window=args.window, negative=args.negative, hs=0,
-                         min_count=args.min_count, sample=args.subsample, epochs=args.epochs, alpha=args.lr,
-                         min_alpha=1e-4, sg=int(args.architecture == "skipgram"), workers=args.threads,
-                         seed=args.seed)
-        seconds = time.perf_counter() - start  # includes gensim's vocabulary scan, as ours does
-        kv = model.wv
-        rows.append(("gensim", seconds, n_words * args.epochs / seconds, len(kv.index_to_key),
-                     scores(list(kv.index_to_key), kv.vectors)))
-    print("\n| library | train s | words/s | vocab | wordsim353 Spearman (coverage) | analogy acc (coverage) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, seconds, wps, vocab, s in rows:
-        print(f"| {name} | {seconds:.1f} | {wps:,.0f} | {vocab:,} | {s['spearman']:.3f} ({s['ws_cov']:.0%}) | "
+    for seed in range(args.seed, args.seed + args.seeds):
+        config = Word2VecConfig(architecture=args.architecture, dim=args.dim, window=args.window,
+                                negative=args.negative, min_count=args.min_count, subsample=args.subsample,
+                                epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, threads=args.threads,
+                                seed=seed)
+        ours = train_word2vec(sentences, config)
+        rows.append(("rnnkit", seed, ours.seconds, ours.words_per_second, len(ours.words),
+                     scores(ours.words, ours.vectors)))
+        if not args.skip_gensim:
+            start = time.perf_counter()
+            model = Word2Vec(sentences, vector_size=args.dim, window=args.window, negative=args.negative, hs=0,
+                             min_count=args.min_count, sample=args.subsample, epochs=args.epochs, alpha=args.lr,
+                             min_alpha=1e-4, sg=int(args.architecture == "skipgram"), workers=args.threads,
+                             seed=seed)
+            seconds = time.perf_counter() - start  # includes gensim's vocabulary scan, as ours does
+            kv = model.wv
+            rows.append(("gensim", seed, seconds, n_words * args.epochs / seconds, len(kv.index_to_key),
+                         scores(list(kv.index_to_key), kv.vectors)))
+    print("\n| library | seed | train s | words/s | vocab | wordsim353 Spearman (coverage) | analogy acc (coverage) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, seed, seconds, wps, vocab, s in rows:
+        print(f"| {name} | {seed} | {seconds:.1f} | {wps:,.0f} | {vocab:,} | {s['spearman']:.3f} ({s['ws_cov']:.0%}) | "
               f"{s['analogy']:.3f} ({s['an_cov']:.1%}) |")
+    means = {}
+    for name in ("rnnkit", "gensim"):
+        mine = [r for r in rows if r[0] == name]
+        if mine:
+            means[name] = {key: float(np.mean([r[5][key] for r in mine])) for key in ("spearman", "analogy")}
+            means[name]["wps"] = float(np.mean([r[3] for r in mine]))
+            sd = float(np.std([r[5]["spearman"] for r in mine]))
+            print(f"{name}: mean over {len(mine)} seeds: words/s {means[name]['wps']:,.0f}, wordsim353 Spearman "
+                  f"{means[name]['spearman']:.3f} (sd {sd:.3f}), analogy {means[name]['analogy']:.3f}")
+    rows = [("rnnkit", 0, 0, means["rnnkit"]["wps"], 0, means["rnnkit"])]
+    if "gensim" in means:
+        rows.append(("gensim", 0, 0, means["gensim"]["wps"], 0, means["gensim"]))
     if len(rows) == 2:
-        (_, _, wps_r, _, s_r), (_, _, wps_g, _, s_g) = rows
-        print(f"\nrnnkit / gensim: words/s {wps_r / wps_g:.2f}x, "
+        (_, _, _, wps_r, _, s_r), (_, _, _, wps_g, _, s_g) = rows
+        print(f"\nrnnkit / gensim (means over seeds): words/s {wps_r / wps_g:.2f}x, "
               f"wordsim353 Spearman {s_r['spearman'] / s_g['spearman']:.2f}x, "
               f"analogy accuracy {s_r['analogy'] / max(s_g['analogy'], 1e-12):.2f}x")
 

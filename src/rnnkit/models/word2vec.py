@@ -30,6 +30,7 @@ from rnnkit.errors import RnnkitError
 
 ARCHITECTURES = ("skipgram", "cbow")
 CHUNK_TOKENS = 65_536  # corpus positions whose pairs are generated and shuffled together
+NOISE_TABLE_MIN = 1_000_000  # entries of the unigram noise table (at least 100 per word)
 # A row hit n > DUPLICATE_CAP times in one batch gets its summed update scaled by DUPLICATE_CAP / n: sequential
 # SGD would see each step after the previous one, a batch sums them all at once, which diverges for the most
 # frequent words (and for any word in a tiny vocabulary) when n * lr grows large.
@@ -50,7 +51,7 @@ class Word2VecConfig:
     epochs: int = 5
     lr: float = 0.025  # gensim's default for skip-gram; CBOW usually wants 0.05
     min_lr: float = 1e-4
-    batch_size: int = 1024  # pairs (skip-gram) or windows (CBOW) per update
+    batch_size: int = 512  # pairs (skip-gram) or windows (CBOW) per update; bigger is faster but staler
     threads: int = 2
     seed: int = 1
 
@@ -185,13 +186,17 @@ class _SGNS:
         # gensim's initialisation: input vectors uniform in +-0.5/dim, output vectors zero
         self.w_in = (torch.rand(vocab_size, d, generator=generator) - 0.5) / d  # (V, D)
         self.w_out = torch.zeros(vocab_size, d)  # (V, D)
-        self.noise_cdf, self.negative = noise_cdf, config.negative
+        self.negative = config.negative
+        # the C tool's unigram table: noise words are uniform draws from it (cheaper than a CDF search)
+        size = max(NOISE_TABLE_MIN, 100 * vocab_size)
+        quantiles = (torch.arange(size, dtype=torch.float64) + 0.5) / size
+        self.noise_table = torch.searchsorted(noise_cdf, quantiles).clamp_(max=len(noise_cdf) - 1).to(torch.int32)
 
     def _targets(self, positives: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Target ids (B, K+1): the positive then K noise words; and g's sign/mask (B, K+1) (noise == positive: 0)."""
         b = len(positives)
-        u = torch.rand(b, self.negative, generator=generator, dtype=torch.float64)
-        noise = torch.searchsorted(self.noise_cdf, u).clamp_(max=len(self.noise_cdf) - 1)  # (B, K)
+        draws = torch.randint(len(self.noise_table), (b, self.negative), generator=generator)
+        noise = self.noise_table[draws].long()  # (B, K)
         targets = torch.cat([positives[:, None], noise], 1)  # (B, K+1)
         labels = torch.zeros(b, self.negative + 1)
         labels[:, 0] = 1.0
@@ -204,12 +209,12 @@ class _SGNS:
         """Update the output vectors of the targets; return the gradient step (B, D) for ``hidden`` (B, D)."""
         targets, (labels, valid) = self._targets(positives, generator)
         out = self.w_out[targets]  # (B, K+1, D)
-        scores = torch.bmm(out, hidden[:, :, None]).squeeze(-1)  # (B, K+1)
+        scores = (out * hidden[:, None, :]).sum(-1)  # (B, K+1); faster than a bmm of (B, K+1, D) x (B, D, 1)
         g = (labels - torch.sigmoid(scores)) * valid * lr  # (B, K+1)
         step_hidden = torch.bmm(g[:, None, :], out).squeeze(1)  # (B, D)
         flat = targets.reshape(-1)  # (B*(K+1),)
         g = g.reshape(-1) * _duplicate_scale(flat, len(self.w_out))  # (B*(K+1),)
-        self.w_out.index_add_(0, flat, g[:, None] * hidden.repeat_interleave(self.negative + 1, 0))
+        self.w_out.index_add_(0, flat, (g.view(-1, self.negative + 1, 1) * hidden[:, None, :]).flatten(0, 1))
         return step_hidden
 
     def skipgram(self, inputs: torch.Tensor, positives: torch.Tensor, lr: float, generator: torch.Generator) -> None:
