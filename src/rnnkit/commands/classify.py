@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from rnnkit.commands.common import add_budget_flags, add_override_flags, budget_overrides, sections
+from rnnkit.commands.common import add_override_flags, add_typed_flags, budget_overrides, sections
 from rnnkit.errors import RnnkitError
 
 TASK = "classify"
@@ -97,11 +97,7 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
                    help="weight the loss by inverse class frequency (for imbalanced labels)")
     p.add_argument("--freeze-embeddings", action="store_true", default=None,
                    help="keep the --embeddings vectors fixed (default: fine-tune them)")
-    for flag, (_, name, kind) in CLASSIFY_FLAGS.items():
-        if flag in ("--max-steps", "--epochs"):
-            continue
-        p.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
-    add_budget_flags(p)
+    add_typed_flags(p, CLASSIFY_FLAGS, HELP)
 
     pr = commands.add_parser("predict", help="label texts with a trained classifier",
                              description="Label texts with a trained classifier: the label and the probability "

@@ -19,6 +19,16 @@ def add_budget_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time", help="stop after this much wall time, e.g. 90s, 10m, 1.5h")
 
 
+def add_typed_flags(p: argparse.ArgumentParser, flags: dict[str, tuple[str, str, type]], help_text: dict[str, str],
+                    skip: tuple[str, ...] = ()) -> None:
+    """One option per entry of a task's ``flags`` table (flag -> (section, field, type)), then the budget flags."""
+    for flag, (_, name, kind) in flags.items():
+        if flag in ("--max-steps", "--epochs", "--time") or flag in skip:
+            continue
+        p.add_argument(flag, type=kind, dest=name, help=help_text.get(flag))
+    add_budget_flags(p)
+
+
 def add_override_flags(p: argparse.ArgumentParser) -> None:
     """--config FILE.toml, --set SECTION.KEY=VALUE and --no-progress."""
     p.add_argument("--config", metavar="FILE.toml", help="TOML file with one table per config section")

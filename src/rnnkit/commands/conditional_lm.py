@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from rnnkit.commands.common import add_budget_flags, add_override_flags, budget_overrides, report_training, sections
+from rnnkit.commands.common import add_override_flags, add_typed_flags, budget_overrides, report_training, sections
 
 TASK = "conditional-lm"
 
@@ -62,11 +62,7 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     add_override_flags(p)
     p.add_argument("--no-balance", action="store_const", const=False, dest="balance",
                    help="draw texts as often as they occur (default: every label equally often)")
-    for flag, (_, name, kind) in CONDITIONAL_FLAGS.items():
-        if flag in ("--max-steps", "--epochs"):
-            continue
-        p.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
-    add_budget_flags(p)
+    add_typed_flags(p, CONDITIONAL_FLAGS, HELP)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rnnkit.commands.common import add_budget_flags, add_override_flags, budget_overrides, report_training, sections
+from rnnkit.commands.common import add_override_flags, add_typed_flags, budget_overrides, report_training, sections
 from rnnkit.errors import RnnkitError
 
 TASK = "forecast"
@@ -82,15 +82,11 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     tf.set_defaults(handler=train)
     tf.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for checkpoints and logs")
     add_override_flags(tf)
-    for flag, (_, name, kind) in FORECAST_FLAGS.items():
-        if flag in ("--max-steps", "--epochs"):  # added with --time by add_budget_flags
-            continue
-        tf.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
+    add_typed_flags(tf, FORECAST_FLAGS, HELP)
     tf.add_argument("--sort", action="store_true", default=None, help="sort rows by time instead of refusing")
     tf.add_argument("--log", action="store_true", default=None, help="log-transform the targets before scaling")
     tf.add_argument("--no-residual", action="store_true", default=None,
                     help="predict values directly, not the change over the seasonal-naive forecast")
-    add_budget_flags(tf)
 
     fc = commands.add_parser("forecast", help="forecast the future with a trained forecaster",
                              description="Forecast after the last point of the run's series (or of --data).")

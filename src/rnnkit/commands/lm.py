@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from rnnkit.commands.common import add_budget_flags, add_override_flags, budget_overrides, report_training, sections
+from rnnkit.commands.common import add_override_flags, add_typed_flags, budget_overrides, report_training, sections
 from rnnkit.errors import RnnkitError
 
 TASK = "lm"
@@ -70,14 +70,8 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     lm.add_argument("--lowercase", action="store_true", default=None, help="word level: lower-case the text")
     lm.add_argument("--random-windows", action="store_const", const="random", dest="batching",
                     help="sample random windows instead of stateful streams")
-    for flag, (_, name, kind) in LM_FLAGS.items():
-        if flag in ("--max-steps", "--epochs"):
-            continue
-        if flag == "--batching":
-            lm.add_argument(flag, dest="batching", choices=["stream", "random"], help="stream (default) or random")
-            continue
-        lm.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
-    add_budget_flags(lm)
+    lm.add_argument("--batching", dest="batching", choices=["stream", "random"], help="stream (default) or random")
+    add_typed_flags(lm, LM_FLAGS, HELP, skip=("--batching",))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from rnnkit.commands.common import add_budget_flags, add_override_flags, budget_overrides, report_training, sections
+from rnnkit.commands.common import add_override_flags, add_typed_flags, budget_overrides, report_training, sections
 from rnnkit.errors import RnnkitError
 
 TASK = "seq2seq"
@@ -71,11 +71,7 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     add_override_flags(p)
     p.add_argument("--unidirectional", action="store_const", const=False, dest="bidirectional",
                    help="a left-to-right encoder only (default: bidirectional)")
-    for flag, (_, name, kind) in SEQ2SEQ_FLAGS.items():
-        if flag in ("--max-steps", "--epochs"):
-            continue
-        p.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
-    add_budget_flags(p)
+    add_typed_flags(p, SEQ2SEQ_FLAGS, HELP)
 
     t = commands.add_parser("translate", help="translate a text with a trained seq2seq model",
                             description="Decode one input with a trained seq2seq run (greedy, or beam search).")
