@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from rnnkit.commands.common import add_override_flags, add_typed_flags, budget_overrides, sections
+from rnnkit.commands.common import TRAIN_FLAGS, add_override_flags, add_typed_flags, budget_overrides, sections
 from rnnkit.errors import RnnkitError
 
 TASK = "classify"
@@ -36,19 +36,7 @@ CLASSIFY_FLAGS: dict[str, tuple[str, str, type]] = {
     "--embedding-dropout": ("model", "embedding_dropout", float),
     "--word-dropout": ("model", "word_dropout", float),
     "--backend": ("model", "backend", str),
-    "--batch-size": ("train", "batch_size", int),
-    "--lr": ("train", "lr", float),
-    "--weight-decay": ("train", "weight_decay", float),
-    "--warmup-steps": ("train", "warmup_steps", int),
-    "--grad-clip": ("train", "grad_clip", float),
-    "--max-steps": ("train", "max_steps", int),
-    "--epochs": ("train", "epochs", float),
-    "--patience": ("train", "patience", int),
-    "--eval-every": ("train", "eval_every", int),
-    "--save-every": ("train", "save_every", float),
-    "--device": ("train", "device", str),
-    "--precision": ("train", "precision", str),
-    "--seed": ("train", "seed", int),
+    **TRAIN_FLAGS,
 }
 HELP = {
     "--text-column": "text column of a CSV/TSV/JSONL file (default: text)",

@@ -11,6 +11,29 @@ from rnnkit.errors import RnnkitError
 
 BUDGET_FLAGS = ("max_steps", "epochs", "time")
 
+# The [train] options every trained task takes (rnnkit.config.TrainConfig): flag -> (section, field, type).
+# Task flag tables end with ``**TRAIN_FLAGS``; --max-steps and --epochs come from add_budget_flags.
+TRAIN_FLAGS: dict[str, tuple[str, str, type]] = {
+    "--batch-size": ("train", "batch_size", int),
+    "--lr": ("train", "lr", float),
+    "--weight-decay": ("train", "weight_decay", float),
+    "--warmup-steps": ("train", "warmup_steps", int),
+    "--grad-clip": ("train", "grad_clip", float),
+    "--max-steps": ("train", "max_steps", int),
+    "--epochs": ("train", "epochs", float),
+    "--eval-every": ("train", "eval_every", int),
+    "--patience": ("train", "patience", int),
+    "--save-every": ("train", "save_every", float),
+    "--device": ("train", "device", str),
+    "--precision": ("train", "precision", str),
+    "--seed": ("train", "seed", int),
+}
+TRAIN_HELP = {
+    "--precision": "auto (bf16 where the CPU/GPU has it), fp32, bf16 or fp16",
+    "--device": "auto, cpu or cuda",
+    "--patience": "stop after this many validations without a new best",
+}
+
 
 def add_budget_flags(p: argparse.ArgumentParser) -> None:
     """--max-steps, --epochs and --time (the CLI's default budget is the task's)."""
@@ -25,7 +48,7 @@ def add_typed_flags(p: argparse.ArgumentParser, flags: dict[str, tuple[str, str,
     for flag, (_, name, kind) in flags.items():
         if flag in ("--max-steps", "--epochs", "--time") or flag in skip:
             continue
-        p.add_argument(flag, type=kind, dest=name, help=help_text.get(flag))
+        p.add_argument(flag, type=kind, dest=name, help=help_text.get(flag, TRAIN_HELP.get(flag)))
     add_budget_flags(p)
 
 

@@ -7,7 +7,14 @@ import json
 import sys
 from typing import Any
 
-from rnnkit.commands.common import add_override_flags, add_typed_flags, budget_overrides, report_training, sections
+from rnnkit.commands.common import (
+    TRAIN_FLAGS,
+    add_override_flags,
+    add_typed_flags,
+    budget_overrides,
+    report_training,
+    sections,
+)
 
 TASK = "conditional-lm"
 
@@ -27,19 +34,7 @@ CONDITIONAL_FLAGS: dict[str, tuple[str, str, type]] = {
     "--conditioning": ("model", "conditioning", str),
     "--dropout": ("model", "dropout", float),
     "--backend": ("model", "backend", str),
-    "--max-steps": ("train", "max_steps", int),  # parsers get these two from add_budget_flags
-    "--epochs": ("train", "epochs", float),
-    "--batch-size": ("train", "batch_size", int),
-    "--lr": ("train", "lr", float),
-    "--weight-decay": ("train", "weight_decay", float),
-    "--warmup-steps": ("train", "warmup_steps", int),
-    "--grad-clip": ("train", "grad_clip", float),
-    "--eval-every": ("train", "eval_every", int),
-    "--patience": ("train", "patience", int),
-    "--save-every": ("train", "save_every", float),
-    "--device": ("train", "device", str),
-    "--precision": ("train", "precision", str),
-    "--seed": ("train", "seed", int),
+    **TRAIN_FLAGS,
 }
 HELP = {
     "--data": "a folder with one LABEL.txt file per label (one text a line), or a CSV with label,text columns; "
@@ -48,8 +43,6 @@ HELP = {
     "--max-len": "longest text in tokens (default 200); a longer one is an error",
     "--cell": "gru (default), lstm, rnn_tanh or rnn_relu",
     "--conditioning": "how the label enters: init (initial state), input (every step) or both (default)",
-    "--precision": "auto (bf16 where the CPU/GPU has it), fp32, bf16 or fp16",
-    "--device": "auto, cpu or cuda",
 }
 
 

@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rnnkit.commands.common import add_override_flags, add_typed_flags, budget_overrides, report_training, sections
+from rnnkit.commands.common import (
+    TRAIN_FLAGS,
+    add_override_flags,
+    add_typed_flags,
+    budget_overrides,
+    report_training,
+    sections,
+)
 from rnnkit.errors import RnnkitError
 
 TASK = "forecast"
@@ -37,18 +44,7 @@ FORECAST_FLAGS: dict[str, tuple[str, str, type]] = {
     "--output-len": ("model", "output_len", int),
     "--quantiles": ("model", "quantiles", str),
     "--point-loss": ("model", "point_loss", str),
-    "--batch-size": ("train", "batch_size", int),
-    "--lr": ("train", "lr", float),
-    "--weight-decay": ("train", "weight_decay", float),
-    "--warmup-steps": ("train", "warmup_steps", int),
-    "--grad-clip": ("train", "grad_clip", float),
-    "--max-steps": ("train", "max_steps", int),
-    "--epochs": ("train", "epochs", float),
-    "--eval-every": ("train", "eval_every", int),
-    "--patience": ("train", "patience", int),
-    "--device": ("train", "device", str),
-    "--precision": ("train", "precision", str),
-    "--seed": ("train", "seed", int),
+    **TRAIN_FLAGS,
 }
 HELP = {
     "--data": "CSV file, or a built-in series: sine (generated), airline, sunspots, co2 (default: airline)",

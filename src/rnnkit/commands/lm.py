@@ -7,7 +7,14 @@ import json
 import sys
 from typing import Any
 
-from rnnkit.commands.common import add_override_flags, add_typed_flags, budget_overrides, report_training, sections
+from rnnkit.commands.common import (
+    TRAIN_FLAGS,
+    add_override_flags,
+    add_typed_flags,
+    budget_overrides,
+    report_training,
+    sections,
+)
 from rnnkit.errors import RnnkitError
 
 TASK = "lm"
@@ -33,19 +40,8 @@ LM_FLAGS: dict[str, tuple[str, str, type]] = {
     "--dropout": ("model", "dropout", float),
     "--backend": ("model", "backend", str),
     "--seq-len": ("train", "seq_len", int),
-    "--batch-size": ("train", "batch_size", int),
-    "--lr": ("train", "lr", float),
-    "--weight-decay": ("train", "weight_decay", float),
-    "--warmup-steps": ("train", "warmup_steps", int),
-    "--grad-clip": ("train", "grad_clip", float),
-    "--max-steps": ("train", "max_steps", int),
-    "--epochs": ("train", "epochs", float),
-    "--eval-every": ("train", "eval_every", int),
     "--eval-tokens": ("train", "eval_tokens", int),
-    "--save-every": ("train", "save_every", float),
-    "--device": ("train", "device", str),
-    "--precision": ("train", "precision", str),
-    "--seed": ("train", "seed", int),
+    **TRAIN_FLAGS,
 }
 HELP = {"--data": "text file, or a named dataset (default: tinyshakespeare)",
         "--level": "char (default) or word (words, punctuation marks and line breaks are tokens)",
@@ -55,9 +51,7 @@ HELP = {"--data": "text file, or a named dataset (default: tinyshakespeare)",
         "--embeddings": "word level: initialise the embedding from a word2vec file (text or binary)",
         "--model": "rnn (default) or mlp-ngram (a feed-forward net over the last --context tokens)",
         "--context": "tokens of context of --model mlp-ngram (default 5)",
-        "--cell": "lstm (default), gru, rnn_tanh or rnn_relu",
-        "--precision": "auto (bf16 where the CPU/GPU has it), fp32, bf16 or fp16",
-        "--device": "auto, cpu or cuda", "--backend": "fused (default) or explicit"}
+        "--cell": "lstm (default), gru, rnn_tanh or rnn_relu", "--backend": "fused (default) or explicit"}
 
 
 def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:

@@ -7,7 +7,14 @@ import json
 import sys
 from typing import Any
 
-from rnnkit.commands.common import add_override_flags, add_typed_flags, budget_overrides, report_training, sections
+from rnnkit.commands.common import (
+    TRAIN_FLAGS,
+    add_override_flags,
+    add_typed_flags,
+    budget_overrides,
+    report_training,
+    sections,
+)
 from rnnkit.errors import RnnkitError
 
 TASK = "seq2seq"
@@ -32,19 +39,7 @@ SEQ2SEQ_FLAGS: dict[str, tuple[str, str, type]] = {
     "--attention": ("model", "attention", str),
     "--teacher-forcing": ("model", "teacher_forcing", float),
     "--backend": ("model", "backend", str),
-    "--max-steps": ("train", "max_steps", int),  # parsers get these two from add_budget_flags
-    "--epochs": ("train", "epochs", float),
-    "--batch-size": ("train", "batch_size", int),
-    "--lr": ("train", "lr", float),
-    "--weight-decay": ("train", "weight_decay", float),
-    "--warmup-steps": ("train", "warmup_steps", int),
-    "--grad-clip": ("train", "grad_clip", float),
-    "--eval-every": ("train", "eval_every", int),
-    "--patience": ("train", "patience", int),
-    "--save-every": ("train", "save_every", float),
-    "--device": ("train", "device", str),
-    "--precision": ("train", "precision", str),
-    "--seed": ("train", "seed", int),
+    **TRAIN_FLAGS,
 }
 HELP = {
     "--data": "a source<TAB>target TSV file, or a generated task: addition (default), reverse, dates",
@@ -57,8 +52,6 @@ HELP = {
     "--cell": "gru (default), lstm, rnn_tanh or rnn_relu",
     "--attention": "bahdanau (default), luong or none",
     "--teacher-forcing": "probability of feeding the true previous token while training (default 1)",
-    "--precision": "auto (bf16 where the CPU/GPU has it), fp32, bf16 or fp16",
-    "--device": "auto, cpu or cuda",
 }
 
 
