@@ -116,6 +116,7 @@ def test_corpus_shorter_than_one_window_shrinks_the_batch(tmp_path, capsys):
     (["--precision", "fp8"], "--precision must be one of"),
     (["--batch-size", "0"], "--batch-size must be >= 1"),
     (["--set", "train.nonsense=1"], "unknown setting train.nonsense"),
+    (["--set", "trian.lr=1"], "unknown config section [trian]; expected [data], [model] or [train]"),
 ])
 def test_bad_settings_are_one_line_errors(corpus, tmp_path, capsys, args, expected):
     line = one_line_error(*cli("train", "lm", "--data", corpus, "--out", tmp_path / "r", *TINY, *args,

@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, raise_first
 from rnnkit.models.language_model import MODEL_KINDS, LanguageModelConfig
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -72,7 +72,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""
         t = self
-        _raise_first([
+        raise_first([
             (t.batch_size >= 1, f"--batch-size must be >= 1, got {t.batch_size}"),
             (t.seq_len >= 1, f"--seq-len must be >= 1, got {t.seq_len}"),
             (t.lr > 0, f"--lr must be > 0, got {t.lr}"),
@@ -123,14 +123,25 @@ class RunConfig:
             (self.model.embedding_size >= 1, f"--embedding-size must be >= 1, got {self.model.embedding_size}"),
             (0 <= self.model.dropout < 1, f"--dropout must be in [0, 1), got {self.model.dropout}"),
         ]
-        _raise_first(checks)
+        raise_first(checks)
         return self
 
 
-def _raise_first(checks: list[tuple[object, str]]) -> None:
-    for ok, message in checks:
-        if not ok:
-            raise RnnkitError(message)
+def check_sections(values: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """One-line error for a config table other than ``allowed`` (e.g. a typo'd [trian])."""
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        names = [f"[{a}]" for a in allowed]
+        expected = names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" or {names[-1]}"
+        raise RnnkitError(f"unknown config section [{unknown[0]}]; expected {expected}")
+
+
+def with_default_time(config, seconds: float):
+    """``config`` (any run config with a ``train`` TrainConfig) with ``time=seconds`` when it has no budget."""
+    t = config.train
+    if t.max_steps is None and t.epochs is None and t.time is None:
+        return dataclasses.replace(config, train=dataclasses.replace(t, time=seconds))
+    return config
 
 
 def build_section(cls, values: dict[str, Any], section: str):

@@ -78,13 +78,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def train(args: argparse.Namespace) -> int:
-    from rnnkit.config import RunConfig
+    from rnnkit.config import RunConfig, check_sections
     from rnnkit.tasks.lm import train_lm
 
     values = _overrides(args)
-    unknown = sorted(set(values) - {"data", "model", "train"})
-    if unknown:
-        raise RnnkitError(f"unknown config section [{unknown[0]}]; expected [data], [model] or [train]")
+    check_sections(values, ("data", "model", "train"))
     summary = train_lm(RunConfig.from_dict(values), args.out, show_progress=not args.no_progress,
                        log=lambda m: print(m, file=sys.stderr))
     return report_training(summary, args.out, summary["token"])

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, raise_first
 
 BUILTIN = ("sine", "airline", "sunspots", "co2")
 SCALERS = ("standard", "minmax", "none")
@@ -107,9 +107,7 @@ class SeriesConfig:
             (self.scaler in SCALERS, f"--scaler must be one of {', '.join(SCALERS)}, got {self.scaler!r}"),
             (self.fill in FILLS, f"--fill must be one of {', '.join(FILLS)}, got {self.fill!r}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise RnnkitError(message)
+        raise_first(checks)
         return self
 
 

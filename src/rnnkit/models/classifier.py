@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, raise_first
 from rnnkit.layers import Recurrent
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -47,9 +47,7 @@ class ClassifierConfig:
             (0 <= self.embedding_dropout < 1, f"--embedding-dropout must be in [0, 1), got {self.embedding_dropout}"),
             (0 <= self.word_dropout < 1, f"--word-dropout must be in [0, 1), got {self.word_dropout}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise RnnkitError(message)
+        raise_first(checks)
         return self
 
     def to_dict(self) -> dict:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, raise_first
 from rnnkit.layers import Recurrent, State
 
 CONDITIONINGS = ("init", "input", "both")
@@ -50,9 +50,7 @@ class ConditionalLMConfig:
             (self.label_size >= 1, f"--label-size must be >= 1, got {self.label_size}"),
             (0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise RnnkitError(message)
+        raise_first(checks)
         return self
 
 

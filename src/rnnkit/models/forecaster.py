@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, raise_first
 from rnnkit.layers import Recurrent
 
 MODES = ("direct", "autoregressive")
@@ -80,9 +80,7 @@ class ForecasterConfig:
                                               f"got {self.point_loss!r}"),
             (self.season >= 1, f"season must be >= 1, got {self.season}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise RnnkitError(message)
+        raise_first(checks)
         return self
 
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.data.pairs import BOS, EOS, PAD
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, raise_first
 from rnnkit.layers import Recurrent, State
 
 ATTENTIONS = ("bahdanau", "luong", "none")
@@ -60,9 +60,7 @@ class Seq2SeqConfig:
             (self.embedding_size >= 1, f"--embedding-size must be >= 1, got {self.embedding_size}"),
             (0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise RnnkitError(message)
+        raise_first(checks)
         return self
 
 

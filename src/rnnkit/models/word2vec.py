@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, raise_first
 
 ARCHITECTURES = ("skipgram", "cbow")
 CHUNK_TOKENS = 65_536  # corpus positions whose pairs are generated and shuffled together
@@ -72,9 +72,7 @@ class Word2VecConfig:
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise RnnkitError(message)
+        raise_first(checks)
         return self
 
     def to_dict(self) -> dict:

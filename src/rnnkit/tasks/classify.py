@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import PRECISIONS, TrainConfig, build_section
+from rnnkit.config import PRECISIONS, TrainConfig, build_section, raise_first
 from rnnkit.data.labeled import LabeledData, class_weights, read_labeled, stratified_folds, stratified_split
 from rnnkit.data.padded import BucketBatcher, sorted_batches
 from rnnkit.data.words import TokenizerConfig, WordVocab, tokenize
@@ -109,9 +109,7 @@ class ClassifyConfig:
             (t.max_steps or t.epochs or t.time, "give one of --max-steps, --epochs or --time"),
             (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise RnnkitError(message)
+        raise_first(checks)
         TokenizerConfig(punctuation=d.punctuation).validate()
         self.model.validate()
         return self

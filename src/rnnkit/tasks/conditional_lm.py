@@ -18,7 +18,7 @@ import torch
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import TrainConfig, build_section
+from rnnkit.config import TrainConfig, build_section, check_sections, with_default_time
 from rnnkit.data.datasets import data_dir
 from rnnkit.data.pairs import (
     BOS,
@@ -73,9 +73,7 @@ class ConditionalRunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConditionalRunConfig:
-        unknown = sorted(set(d) - {"data", "model", "train"})
-        if unknown:
-            raise RnnkitError(f"unknown config section [{unknown[0]}]; expected [data], [model] or [train]")
+        check_sections(d, ("data", "model", "train"))
         return cls(data=build_section(LabelledDataConfig, d.get("data", {}), "data"),
                    model=build_section(ConditionalLMConfig, d.get("model", {}), "model"),
                    train=build_section(TrainConfig, d.get("train", {}), "train"))
@@ -184,10 +182,7 @@ def train_conditional_lm(config: ConditionalRunConfig, out: str | Path, resume: 
                          show_progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train (or with ``resume=True`` continue) a conditional LM into run directory ``out``; returns a summary."""
     out = Path(out)
-    t = config.train
-    if t.max_steps is None and t.epochs is None and t.time is None:
-        config = dataclasses.replace(config, train=dataclasses.replace(t, time=DEFAULT_TIME_S))
-    config = config.validate()
+    config = with_default_time(config, DEFAULT_TIME_S).validate()
     device = resolve_device(config.train.device)
     precision = resolve_precision(config.train.precision, device)
     payload, vocab, labels = None, None, None

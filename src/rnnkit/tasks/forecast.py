@@ -26,7 +26,7 @@ import torch
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import TrainConfig, build_section
+from rnnkit.config import TrainConfig, build_section, check_sections, raise_first
 from rnnkit.data.series import Scaler, Series, SeriesConfig, WindowBatcher, load_series, make_windows
 from rnnkit.errors import RnnkitError
 from rnnkit.fileio import atomic_write
@@ -58,9 +58,7 @@ class ForecastRunConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ForecastRunConfig:
         """Build from nested dicts; unknown keys are one-line errors, missing ones take the task's defaults."""
-        unknown = sorted(set(d) - {"data", "model", "train"})
-        if unknown:
-            raise RnnkitError(f"unknown config section [{unknown[0]}]; expected [data], [model] or [train]")
+        check_sections(d, ("data", "model", "train"))
         data = dict(d.get("data", {}))
         if data.get("data") == "sine":  # the demo: one period in, one period out
             data = {**SINE_DEFAULTS, **data}
@@ -81,9 +79,7 @@ class ForecastRunConfig:
             (t.patience is None or t.patience >= 1, f"--patience must be >= 1, got {t.patience}"),
             (t.precision in ("fp32", "bf16", "auto"), f"--precision must be fp32, bf16 or auto, got {t.precision!r}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise RnnkitError(message)
+        raise_first(checks)
         return self
 
 

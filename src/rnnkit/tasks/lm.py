@@ -13,7 +13,7 @@ import torch
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import DataConfig, RunConfig, TrainConfig
+from rnnkit.config import DataConfig, RunConfig, TrainConfig, with_default_time
 from rnnkit.data import CharVocab, RandomWindowBatcher, StreamBatcher, encode_corpus, resolve_data, split_train_val
 from rnnkit.data.text import read_text
 from rnnkit.data.words import TokenizerConfig, WordVocab, tokenize
@@ -52,14 +52,6 @@ def evaluate_lm(model: LanguageModel, ids: np.ndarray, batch_size: int, seq_len:
         count += y.numel()
     model.train(was_training)
     return total / count
-
-
-def with_default_budget(config: RunConfig) -> RunConfig:
-    """Ten minutes of training when no --max-steps, --epochs or --time was given."""
-    t = config.train
-    if t.max_steps is None and t.epochs is None and t.time is None:
-        return dataclasses.replace(config, train=dataclasses.replace(t, time=DEFAULT_TIME_S))
-    return config
 
 
 def tokenizer_config(data: DataConfig) -> TokenizerConfig:
@@ -136,7 +128,7 @@ def train_lm(config: RunConfig, out: str | Path, resume: bool = False, show_prog
     Returns a summary: steps, tokens, elapsed seconds, best validation nats/token, paths.
     """
     out = Path(out)
-    config = with_default_budget(config).validate()
+    config = with_default_time(config, DEFAULT_TIME_S).validate()  # 10 minutes when no budget is given
     device = resolve_device(config.train.device)
     dist_info = init_distributed(device.type)
     finished = False

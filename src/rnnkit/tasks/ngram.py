@@ -14,7 +14,7 @@ import torch
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import LEVELS, DataConfig, build_section
+from rnnkit.config import LEVELS, DataConfig, build_section, raise_first
 from rnnkit.data import CharVocab, encode_corpus, read_text, resolve_data, split_train_val
 from rnnkit.data.words import TokenizerConfig, WordVocab, tokenize
 from rnnkit.errors import RnnkitError
@@ -61,9 +61,7 @@ class NgramRunConfig:
             (d.min_freq >= 1, f"--min-freq must be >= 1, got {d.min_freq}"),
             (m.discounts is None or len(m.discounts) == 3, "model.discounts must be three numbers [D1, D2, D3]"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise RnnkitError(message)
+        raise_first(checks)
         return self
 
 

@@ -19,7 +19,7 @@ import torch
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import TrainConfig, build_section
+from rnnkit.config import TrainConfig, build_section, check_sections, raise_first, with_default_time
 from rnnkit.data.datasets import resolve_data
 from rnnkit.data.pairs import (
     BOS,
@@ -78,9 +78,7 @@ class Seq2SeqRunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Seq2SeqRunConfig:
-        unknown = sorted(set(d) - {"data", "model", "train"})
-        if unknown:
-            raise RnnkitError(f"unknown config section [{unknown[0]}]; expected [data], [model] or [train]")
+        check_sections(d, ("data", "model", "train"))
         return cls(data=build_section(Seq2SeqDataConfig, d.get("data", {}), "data"),
                    model=build_section(Seq2SeqConfig, d.get("model", {}), "model"),
                    train=build_section(TrainConfig, d.get("train", {}), "train"))
@@ -97,19 +95,9 @@ class Seq2SeqRunConfig:
             (0 <= d.val_fraction < 1, f"--val-fraction must be in [0, 1), got {d.val_fraction}"),
             (d.val_size is None or d.val_size >= 0, f"--val-size must be >= 0, got {d.val_size}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise RnnkitError(message)
+        raise_first(checks)
         self.model.check()
         return self
-
-
-def with_default_budget(config: Seq2SeqRunConfig) -> Seq2SeqRunConfig:
-    """Ten minutes of training (the LM task's default) when no --max-steps, --epochs or --time was given."""
-    t = config.train
-    if t.max_steps is None and t.epochs is None and t.time is None:
-        return dataclasses.replace(config, train=dataclasses.replace(t, time=DEFAULT_TIME_S))
-    return config
 
 
 # -- data -------------------------------------------------------------------------------------------
@@ -240,7 +228,7 @@ def train_seq2seq(config: Seq2SeqRunConfig, out: str | Path, resume: bool = Fals
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train (or with ``resume=True`` continue) a seq2seq model into run directory ``out``; returns a summary."""
     out = Path(out)
-    config = with_default_budget(config).validate()
+    config = with_default_time(config, DEFAULT_TIME_S).validate()
     device = resolve_device(config.train.device)
     precision = resolve_precision(config.train.precision, device)
     payload = None
