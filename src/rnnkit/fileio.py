@@ -1,4 +1,4 @@
-"""Crash-safe file writing shared by caches, downloads and checkpoints."""
+"""Crash-safe file writing shared by caches, downloads and checkpoints, and where the cache lives."""
 
 from __future__ import annotations
 
@@ -7,6 +7,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+
+CACHE_DIR_ENV = "RNNKIT_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """Root of rnnkit's user cache: $RNNKIT_CACHE_DIR if set, else ~/.cache/rnnkit."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "rnnkit"
 
 
 def atomic_write(dest: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:

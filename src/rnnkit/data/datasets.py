@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit.errors import RnnkitError
+from rnnkit.fileio import CACHE_DIR_ENV, cache_dir
 
 logger = logging.getLogger(__name__)
 
-CACHE_DIR_ENV = "RNNKIT_CACHE_DIR"
 DATA_DIR_ENV = "RNNKIT_DATA_DIR"
 URL_ENV_PREFIX = "RNNKIT_DATASET_URL_"
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -62,12 +62,6 @@ register(
         description="Shakespeare excerpts (char-rnn / nanoGPT benchmark), 1,115,394 chars, 65 symbols",
     )
 )
-
-
-def cache_dir() -> Path:
-    """Root of rnnkit's user cache: $RNNKIT_CACHE_DIR if set, else ~/.cache/rnnkit."""
-    env = os.environ.get(CACHE_DIR_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "rnnkit"
 
 
 def data_dir() -> Path | None:
