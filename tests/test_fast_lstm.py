@@ -167,7 +167,7 @@ def test_prepacked_recurrent_gemm_equals_addmm(monkeypatch):
         return [out, h_n, c_n, *torch.autograd.grad(loss, inputs)]
 
     packed = results()
-    monkeypatch.setattr(fl, "_packed_recurrent_gemm", lambda w, batch: None)
+    monkeypatch.setattr(fl, "_packed_weight", lambda w, batch: None)
     plain = results()
     for a, b in zip(packed, plain):
         assert torch.equal(a, b)
@@ -183,9 +183,9 @@ def test_packed_gemm_falls_back_when_the_op_fails(monkeypatch):
     monkeypatch.setattr(fl, "_PACKED_GEMM_OK", {})
     monkeypatch.setattr(torch.ops, "mkldnn", NoMkldnn())
     w = torch.randn(8, 4).bfloat16()
-    assert fl._packed_recurrent_gemm(w, 2) is None
+    assert fl._packed_weight(w, 2) is None
     assert fl._PACKED_GEMM_OK == {torch.device("cpu"): False}
-    assert fl._packed_recurrent_gemm(w.float(), 2) is None  # only bf16 is ever packed
+    assert fl._packed_weight(w.float(), 2) is None  # only bf16 is ever packed
 
 
 def test_fast_dropout_recycled_scratch_leaves_earlier_outputs_alone():

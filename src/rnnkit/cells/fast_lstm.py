@@ -6,20 +6,25 @@ gate rows stacked i, f, g, o), but each layer is one ``torch.autograd.Function``
 backward are arranged around matrix multiplies in ``compute_dtype`` (bf16 by default):
 
 Forward, per layer
-    1. the input projection ``x W_ih^T + b_ih + b_hh`` for all T steps is one GEMM (M = T*B);
-    2. the time loop does only ``h_{t-1} W_hh^T`` (M = B) plus the gate math, written with ``out=``
-       into preallocated time-major buffers: no autograd graph, no allocations. All four gates go
-       through ONE sigmoid (the g rows of the weights are doubled, tanh(a) = 2 sigmoid(2a) - 1,
-       because CPU ``tanh`` is ~9x slower than ``sigmoid`` in this PyTorch build). In bf16 the
-       per-step GEMM runs on a weight prepacked once per call for oneDNN (``_packed_recurrent_gemm``,
+    1. the layer keeps ``xh[t] = [x_t | h_{t-1}]`` (B, I + H) for every step in one buffer, so each
+       step's pre-activations ``xh[t] [W_ih | W_hh]^T + b`` are ONE GEMM (M = B, K = I + H; a
+       separate input projection over all T*B rows wrote and re-read a (T*B, 4H) tensor and ran
+       slower). In bf16 the weight is prepacked once per call for oneDNN (``_packed_weight``,
        bit-identical to ``addmm`` and ~15% faster at M = B);
-    3. the same loop also stores what the backward multiplies by (``i(1-i)g``, ``f(1-f)c_{t-1}``,
-       ``i(1-g^2)``, ``o(1-o)tanh(c_t)``, ``o(1-tanh^2 c_t)``), while the data is still in cache.
+    2. all four gates go through ONE sigmoid (the g rows of the weights are doubled,
+       tanh(a) = 2 sigmoid(2a) - 1, because CPU ``tanh`` is ~9x slower than ``sigmoid`` in this
+       PyTorch build). In bf16 on the CPU the step's pointwise math is one C++ kernel
+       (``rnnkit.cells.kernels``), which also keeps the pre-activations for the backward;
+       otherwise it is PyTorch ops written with ``out=`` into preallocated buffers (no autograd
+       graph, no allocations) that store what the backward multiplies by (``i(1-i)g``,
+       ``f(1-f)c_{t-1}``, ``i(1-g^2)``, ``o(1-o)tanh(c_t)``, ``o(1-tanh^2 c_t)``).
 
 Backward, per layer
-    1. the time loop needs one GEMM ``dgates_t W_hh`` (fused with the ``+ dout_{t-1}`` add) and
-       four pointwise kernels per step, writing ``dgates_t`` into a (T, B, 4H) buffer;
-    2. ``dW_hh``, ``dW_ih``, ``db`` and ``dx`` are then each ONE large GEMM / reduction over all
+    1. the time loop needs one GEMM ``dgates_t W_hh`` (fused with the ``+ dout_{t-1}`` add) and the
+       chain rule through the cell (the C++ kernel recomputes the gates from the stored
+       pre-activations, bit for bit, rather than reading three times as many stored factors),
+       writing ``dgates_t`` into a (T, B, 4H) buffer;
+    2. ``[dW_ih | dW_hh]``, ``db`` and ``dx`` are then each ONE large GEMM / reduction over all
        T*B rows, instead of T small ones.
 
 The large buffers are recycled between steps (``_Workspace``): freshly mmapped 100 MB tensors cost
@@ -27,15 +32,14 @@ a page fault per 4 KB, tens of milliseconds per step.
 
 Why this beats ``nn.LSTM`` on a CPU with AVX-512 BF16: under ``torch.autocast`` the oneDNN
 LSTM forward is reasonable, but its bf16 backward (``mkldnn_rnn_layer_backward``) takes about
-60% of the step; here about three quarters of the step are bf16 GEMMs running near the core's
-peak, and the backward costs about what the forward does plus the three weight/input GEMMs.
-Measured (``benchmarks/bench_lstm_kernels.py``, one thread, 2-layer H=512, B=128, T=100): a full
-training step is ~1.3x faster than nn.LSTM under bf16 autocast and ~2.2x faster than the fp32
-reference script. The fp32/fp64 modes exist for checking: their per-step GEMM is slow
-(M = 128), so they are slower than ``nn.LSTM`` in fp32.
+60% of the step; here about four fifths of the step are bf16 GEMMs running near the cores' peak.
+Figures: ``benchmarks/bench_lstm_kernels.py`` and ``benchmarks/bench_train_throughput.py``
+(BENCHMARKS.md). The fp32/fp64 modes exist for checking: their per-step GEMM is slow (M = 128),
+so they are slower than ``nn.LSTM`` in fp32.
 
 Precision: with ``compute_dtype=torch.bfloat16`` the GEMM operands and results (the gate
-pre-activations, ``h`` and the gate gradients) are bf16, as under autocast, while the cell state
+pre-activations, ``h`` and the gate gradients) are bf16, as under autocast (the input and recurrent
+terms and the bias are summed in one fp32 accumulation, rounded once), while the cell state
 ``c``, its gradient and the gate values stay fp32; the master weights are never modified and their
 gradients come back in their own dtype. With ``compute_dtype=torch.float32`` or ``torch.float64``
 the same algorithm runs entirely in that dtype and equals autograd through ``nn.LSTM`` to
@@ -104,25 +108,27 @@ def _graph_kept() -> bool:
 _PACKED_GEMM_OK: dict[torch.device, bool] = {}
 
 
-def _packed_recurrent_gemm(w: Tensor, batch: int) -> Tensor | None:
-    """``w`` (N, K) bf16 reordered once into oneDNN's blocked layout for ``other + x w^T``, or None.
+def _packed_weight(w: Tensor, batch: int) -> Tensor | None:
+    """``w`` (N, K) bf16 reordered once into oneDNN's blocked layout for the per-step GEMMs, or None.
 
     The per-step GEMMs of the time loops have only M = B rows, and ``addmm`` reads ``w`` in its
-    plain layout every step; oneDNN's prepacked linear (what inductor's CPU weight freezing uses)
-    with a fused "add" post-op computes the same result (one fp32 accumulation, one rounding; checked
-    bit for bit against ``addmm`` on first use) about 15% faster. The ops are private to PyTorch's
-    mkldnn backend, so any failure (no mkldnn, no bf16 support on this CPU, a renamed op) means None
-    and the caller uses ``addmm``.
+    plain layout every step; oneDNN's prepacked linear (what inductor's CPU weight freezing uses),
+    with a bias or a fused "add" post-op, computes the same result (one fp32 accumulation, one
+    rounding; checked bit for bit against ``addmm`` on first use) about 15% faster. The ops are
+    private to PyTorch's mkldnn backend, so any failure (no mkldnn, no bf16 support on this CPU, a
+    renamed op) means None and the caller uses ``addmm``.
     """
     if w.dtype != torch.bfloat16 or w.device.type != "cpu" or _PACKED_GEMM_OK.get(w.device) is False:
         return None
     try:
-        if w.device not in _PACKED_GEMM_OK:  # first use: the op must agree with addmm exactly
+        if w.device not in _PACKED_GEMM_OK:  # first use: the ops must agree with addmm exactly
             gen = torch.Generator().manual_seed(0)
             x = torch.randn((3, w.shape[1]), generator=gen).to(w.dtype)
             other = torch.randn((3, w.shape[0]), generator=gen).to(w.dtype)
-            probe = _gemm_add(x, other, torch.ops.mkldnn._reorder_linear_weight(w, 3))
-            _PACKED_GEMM_OK[w.device] = bool(torch.equal(probe, torch.addmm(other, x, w.t())))
+            packed = torch.ops.mkldnn._reorder_linear_weight(w, 3)
+            _PACKED_GEMM_OK[w.device] = bool(
+                torch.equal(_gemm_add(x, other, packed), torch.addmm(other, x, w.t()))
+                and torch.equal(_gemm_bias(x, packed, other[0]), torch.addmm(other[0], x, w.t())))
             if not _PACKED_GEMM_OK[w.device]:
                 return None
         return torch.ops.mkldnn._reorder_linear_weight(w, batch)
@@ -132,20 +138,151 @@ def _packed_recurrent_gemm(w: Tensor, batch: int) -> Tensor | None:
 
 
 def _gemm_add(x: Tensor, other: Tensor, w_packed: Tensor) -> Tensor:
-    """``other + x w^T`` (a new (M, N) tensor) with ``w`` prepacked by ``_packed_recurrent_gemm``."""
+    """``other + x w^T`` (a new (M, N) tensor) with ``w`` prepacked by ``_packed_weight``."""
     return torch.ops.mkldnn._linear_pointwise.binary(x, other, w_packed, None, "add")
 
 
-def _scaled_gate_weights(w: Tensor, dtype: torch.dtype) -> Tensor:
-    """``w`` (4H, ...) cast to ``dtype`` with the g-gate rows doubled: tanh(a) = 2 sigmoid(2a) - 1.
+def _gemm_bias(x: Tensor, w_packed: Tensor, bias: Tensor | None) -> Tensor:
+    """``x w^T + bias`` (a new (M, N) tensor) with ``w`` prepacked by ``_packed_weight``."""
+    return torch.ops.mkldnn._linear_pointwise(x, w_packed, bias, "none", [], "")
+
+
+def _gate_weights(w_ih: Tensor, w_hh: Tensor, dtype: torch.dtype) -> Tensor:
+    """``[w_ih | w_hh]`` (4H, I + H) in ``dtype`` with the g-gate rows doubled: tanh(a) = 2 sigmoid(2a) - 1.
 
     CPU ``tanh`` is about 9x slower than ``sigmoid`` in this PyTorch build, so all four gates go
     through one sigmoid over the (B, 4H) pre-activations; scaling by 2 is exact in binary floats.
     """
-    H = w.shape[0] // 4
-    out = w.to(dtype, copy=True)
-    out[2 * H : 3 * H] *= 2
+    four_h, input_size = w_ih.shape
+    out = torch.empty((four_h, input_size + w_hh.shape[1]), dtype=dtype, device=w_ih.device)
+    out[:, :input_size].copy_(w_ih)
+    out[:, input_size:].copy_(w_hh)
+    out[four_h // 2 : 3 * four_h // 4] *= 2
     return out
+
+
+def _fused_kernels(compute_dtype: torch.dtype, device: torch.device):
+    """The C++ step kernels (``rnnkit.cells.kernels``) when they apply: bf16 GEMMs on the CPU; else None."""
+    if compute_dtype != torch.bfloat16 or device.type != "cpu":
+        return None
+    from rnnkit.cells.kernels import lstm_kernels
+
+    return lstm_kernels()
+
+
+def _steps(buffer: Tensor, gate: int | None = None, H: int = 0) -> tuple[Tensor, ...]:
+    """Per-step views of a time-major buffer (of one gate block when ``gate`` is given), made up front:
+    slicing inside a time loop costs more Python time than some of the kernels it feeds."""
+    return (buffer if gate is None else buffer[..., gate * H : (gate + 1) * H]).unbind(0)
+
+
+def _forward_loop_fused(kernels, xh: Tensor, gemm, cs: Tensor, pre: Tensor) -> None:
+    """The recurrence with the C++ step kernel: per step one bf16 GEMM, then one pass of pointwise math
+    that writes c_t, h_t (into ``xh``) and keeps the step's pre-activations in ``pre`` for the backward."""
+    T, H = pre.shape[0], cs.shape[-1]
+    xh_steps, h_steps = xh.unbind(0), xh[..., xh.shape[-1] - H :].unbind(0)
+    c_steps, pre_steps = cs.unbind(0), pre.unbind(0)
+    step = kernels.lstm_forward_step
+    for t in range(T):
+        step(gemm(xh_steps[t]), c_steps[t], c_steps[t + 1], h_steps[t + 1], pre_steps[t])
+
+
+def _forward_loop(xh: Tensor, gemm, cs: Tensor, gates: Tensor, k: Tensor, dc_dh: Tensor) -> None:
+    """The recurrence in PyTorch ops. Per step one GEMM, then pointwise kernels writing with out= into
+    the buffers: no autograd graph, no allocations. Besides the gates it stores what the backward will
+    multiply by, so the backward loop needs only four pointwise kernels."""
+    T, B, four_h = gates.shape
+    H = four_h // 4
+    sd, cd, dev = gates.dtype, xh.dtype, gates.device
+    narrow = cd != sd
+    tanh_c = torch.empty((B, H), dtype=sd, device=dev)
+    # Constant addends, so that 2 s - 1 and 2 k i are each ONE kernel (-1 + 2 s, 0 + 2 k i): exact
+    # like the two-kernel forms, since scaling by 2 and adding 0 round nothing.
+    minus_one = torch.full((B, H), -1.0, dtype=sd, device=dev)
+    zero = torch.zeros((B, H), dtype=sd, device=dev)
+    h_full = torch.empty((B, H), dtype=sd, device=dev) if narrow else None
+    g_steps, k_steps, dcdh_steps = _steps(gates), _steps(k), _steps(dc_dh)
+    i_s, f_s, g_s, o_s = (_steps(gates, n, H) for n in range(4))
+    ki_s, kf_s, kg_s, ko_s = (_steps(k, n, H) for n in range(4))
+    xh_steps, h_steps, c_steps = xh.unbind(0), xh[..., xh.shape[-1] - H :].unbind(0), cs.unbind(0)
+    for t in range(T):
+        g_t, i, f, g, o, c_t = g_steps[t], i_s[t], f_s[t], g_s[t], o_s[t], c_steps[t + 1]
+        if narrow:  # the GEMM in the compute dtype, then widened: the gate math runs in the state dtype
+            g_t.copy_(gemm(xh_steps[t]))
+        else:
+            gemm(xh_steps[t], out=g_t)  # pre-activations (B, 4H)
+        g_t.sigmoid_()  # i, f, o; and sigmoid(2 a_g) in the g slot
+        torch.addcmul(g_t, g_t, g_t, value=-1, out=k_steps[t])  # s (1 - s) for every gate
+        torch.add(minus_one, g, alpha=2.0, out=g)  # g = 2 sigmoid(2 a_g) - 1 = tanh(a_g)
+        torch.mul(f, c_steps[t], out=c_t)  # f * c_{t-1}
+        c_t.addcmul_(i, g)  # c_t = f * c_{t-1} + i * g
+        torch.mul(c_t, 2.0, out=tanh_c).sigmoid_()  # tanh(c_t), via sigmoid as above
+        torch.add(minus_one, tanh_c, alpha=2.0, out=tanh_c)
+        h_t = h_steps[t + 1] if h_full is None else h_full
+        torch.mul(o, tanh_c, out=h_t)  # h_t = o * tanh(c_t)
+        if h_full is not None:
+            h_steps[t + 1].copy_(h_full)  # narrowed for the next GEMM
+        torch.addcmul(o, h_t, tanh_c, value=-1, out=dcdh_steps[t])  # o (1 - tanh^2 c_t)
+        ki_s[t].mul_(g)  # i(1-i) g
+        kf_s[t].mul_(c_steps[t])  # f(1-f) c_{t-1}
+        torch.addcmul(zero, i, kg_s[t], value=2.0, out=kg_s[t])  # 2 s_g(1-s_g) i = d c_t / d(2 a_g)
+        ko_s[t].mul_(tanh_c)  # o(1-o) tanh(c_t)
+
+
+def _recurrent_grad(dg_t: Tensor, dout_prev: Tensor, w_hh_c: Tensor, w_hh_packed: Tensor | None) -> Tensor:
+    """dh_{t-1} = dout_{t-1} + dgates_t W_hh, a new (B, H) tensor."""
+    if w_hh_packed is None:
+        return torch.addmm(dout_prev, dg_t, w_hh_c)
+    return _gemm_add(dg_t, dout_prev.contiguous(), w_hh_packed)
+
+
+def _backward_loop_fused(kernels, d_gates, d_out, dh, dc, pre, cs, w_hh_c, w_hh_packed) -> None:
+    """BPTT with the C++ step kernel: per step one pass of pointwise chain rule (recomputing the gates
+    from the stored pre-activations), then one bf16 GEMM. Leaves dc_{-1} (the gradient of c0) in ``dc``."""
+    T = d_gates.shape[0]
+    dg_steps, dout_steps, pre_steps, c_steps = d_gates.unbind(0), d_out.unbind(0), pre.unbind(0), cs.unbind(0)
+    step = kernels.lstm_backward_step
+    for t in range(T - 1, -1, -1):
+        step(pre_steps[t], c_steps[t], c_steps[t + 1], dh, dc, dg_steps[t])  # dgates_t; dc becomes dc_{t-1}
+        if t > 0:
+            dh = _recurrent_grad(dg_steps[t], dout_steps[t - 1], w_hh_c, w_hh_packed)
+
+
+def _backward_loop(d_gates, d_out, dh, dc, gates, k, dc_dh, w_hh_c, w_hh_packed) -> None:
+    """BPTT in PyTorch ops: fills ``d_gates`` (T, B, 4H) and leaves dc_{-1} (the gradient of c0) in ``dc``.
+
+    Per step: the chain rule through the cell with the factors the forward stored (four pointwise
+    kernels), then dh_{t-1} = dout_{t-1} + dgates_t W_hh (one GEMM).
+    """
+    T, B, four_h = d_gates.shape
+    H = four_h // 4
+    cd, sd, dev = d_gates.dtype, k.dtype, k.device
+    # The pointwise chain rule runs in the state dtype: mixed-dtype kernels would each
+    # allocate a temporary and copy, so dh is widened once and dgates narrowed once per step.
+    narrow = cd != sd
+    dh_s = torch.empty((B, H), dtype=sd, device=dev) if narrow else dh  # dh in the state dtype
+    dg_s = torch.empty((B, four_h), dtype=sd, device=dev) if narrow else None  # dgates_t scratch
+    dc_col = dc.unsqueeze(1)  # (B, 1, H), broadcasts over the i, f, g blocks
+    k_ifg = k[..., : 3 * H].unflatten(-1, (3, H)).unbind(0)  # T views (B, 3, H)
+    k_o = k[..., 3 * H :].unbind(0)  # T views (B, H)
+    f_steps = gates[..., H : 2 * H].unbind(0)
+    dg_steps, dout_steps, dcdh_steps = d_gates.unbind(0), d_out.unbind(0), dc_dh.unbind(0)
+    if narrow:
+        dg_ifg, dg_o = [dg_s[:, : 3 * H].unflatten(-1, (3, H))] * T, [dg_s[:, 3 * H :]] * T
+    else:
+        dg_ifg, dg_o = d_gates[..., : 3 * H].unflatten(-1, (3, H)).unbind(0), d_gates[..., 3 * H :].unbind(0)
+    for t in range(T - 1, -1, -1):
+        if narrow:
+            dh_s.copy_(dh)
+        torch.mul(dh_s, k_o[t], out=dg_o[t])  # d o_pre
+        dc.addcmul_(dh_s, dcdh_steps[t])  # dc_t += dh_t o (1 - tanh^2 c_t)
+        torch.mul(dc_col, k_ifg[t], out=dg_ifg[t])  # d i_pre, d f_pre, d g_pre
+        dc.mul_(f_steps[t])  # dc_{t-1} = dc_t f_t
+        if narrow:
+            dg_steps[t].copy_(dg_s)
+        if t > 0:
+            dh = _recurrent_grad(dg_steps[t], dout_steps[t - 1], w_hh_c, w_hh_packed)
+            dh_s = dh_s if narrow else dh
 
 
 class _LSTMLayer(torch.autograd.Function):
@@ -161,107 +298,72 @@ class _LSTMLayer(torch.autograd.Function):
         cd, sd, dev = compute_dtype, _state_dtype(compute_dtype), x.device
         ws = _WORKSPACE
         with torch.autocast(dev.type, enabled=False):  # we choose every dtype ourselves
-            w_ih_c = _scaled_gate_weights(w_ih, cd)  # (4H, I), g rows doubled
-            w_hh_c = _scaled_gate_weights(w_hh, cd)  # (4H, H), g rows doubled
-            w_hh_t = w_hh_c.t()  # (H, 4H)
-            x_c = x.to(cd).contiguous()  # (T, B, I)
+            w_c = _gate_weights(w_ih, w_hh, cd)  # (4H, I + H), g rows doubled
             bias = None
             for b in (b_ih, b_hh):
                 if b is not None:
                     bias = b.to(sd, copy=True) if bias is None else bias + b.to(sd)
-            # 1. Input projection of every step in one GEMM: (T*B, I) @ (I, 4H).
-            x_proj = ws.take((T * B, 4 * H), cd, dev)
-            if bias is None:
-                torch.mm(x_c.view(T * B, input_size), w_ih_c.t(), out=x_proj)
-            else:
+            if bias is not None:
                 bias[2 * H : 3 * H] *= 2
-                torch.addmm(bias.to(cd), x_c.view(T * B, input_size), w_ih_c.t(), out=x_proj)
-
-            gates = ws.take((T, B, 4 * H), sd, dev)  # activated i, f, g, o per step
-            k = ws.take((T, B, 4 * H), sd, dev)  # d gates / d pre-activations (times the c path)
-            dc_dh = ws.take((T, B, H), sd, dev)  # o (1 - tanh^2 c_t) = d c_t / d h_t through h = o tanh c
+                bias = bias.to(cd)
+            # xh[t] = [x_t | h_{t-1}] (B, I + H): each step's pre-activations are ONE GEMM with
+            # K = I + H, and the weight gradient one GEMM over all T*B rows. xh[T] holds h_{T-1} only.
+            xh = torch.empty((T + 1, B, input_size + H), dtype=cd, device=dev)
+            xh[:T, :, :input_size].copy_(x)
+            xh[T, :, :input_size].zero_()
+            h_slots = xh[..., input_size:]  # (T + 1, B, H): h0, h_0, ..., h_{T-1}; the output is h_slots[1:]
             cs = ws.take((T + 1, B, H), sd, dev)  # cs[0] = c0, cs[t + 1] = c_t
-            hs = torch.empty((T + 1, B, H), dtype=cd, device=dev)  # hs[0] = h0, hs[t + 1] = h_t (the output)
-            tanh_c = torch.empty((B, H), dtype=sd, device=dev)
-            # Constant addends, so that 2 s - 1 and 2 k i are each ONE kernel (-1 + 2 s, 0 + 2 k i): exact
-            # like the two-kernel forms, since scaling by 2 and adding 0 round nothing.
-            minus_one = torch.full((B, H), -1.0, dtype=sd, device=dev)
-            zero = torch.zeros((B, H), dtype=sd, device=dev)
-            h_full = torch.empty((B, H), dtype=sd, device=dev) if cd != sd else None
-            narrow = cd != sd
-            w_hh_packed = _packed_recurrent_gemm(w_hh_c, B)  # None: plain addmm
             if h0 is None:
-                hs[0].zero_()
+                h_slots[0].zero_()
             else:
-                hs[0].copy_(h0)
+                h_slots[0].copy_(h0)
             if c0 is None:
                 cs[0].zero_()
             else:
                 cs[0].copy_(c0)
+            w_packed = _packed_weight(w_c, B)
+            if w_packed is not None:
+                def gemm(v: Tensor) -> Tensor:  # (B, I + H) -> (B, 4H) pre-activations
+                    return _gemm_bias(v, w_packed, bias)
+            else:
+                w_t = w_c.t()  # (I + H, 4H)
 
-            # 2. The recurrence. Per step one GEMM, then pointwise kernels writing with out= into
-            #    the buffers: no autograd graph, no allocations. Besides the gates it stores what the
-            #    backward will multiply by, so the backward loop needs only four pointwise kernels.
-            # Every per-step view is made up front (one unbind per buffer slice): slicing inside the
-            # loop costs more Python time than some of the kernels it feeds.
-            def steps(buffer: Tensor, gate: int | None = None) -> tuple[Tensor, ...]:
-                return (buffer if gate is None else buffer[..., gate * H : (gate + 1) * H]).unbind(0)
+                def gemm(v: Tensor, out: Tensor | None = None) -> Tensor:
+                    return torch.mm(v, w_t, out=out) if bias is None else torch.addmm(bias, v, w_t, out=out)
 
-            xp_steps = x_proj.view(T, B, 4 * H).unbind(0)
-            g_steps, k_steps, dcdh_steps = steps(gates), steps(k), steps(dc_dh)
-            i_s, f_s, g_s, o_s = (steps(gates, n) for n in range(4))
-            ki_s, kf_s, kg_s, ko_s = (steps(k, n) for n in range(4))
-            h_steps, c_steps = hs.unbind(0), cs.unbind(0)
-            for t in range(T):
-                g_t, i, f, g, o, c_t = g_steps[t], i_s[t], f_s[t], g_s[t], o_s[t], c_steps[t + 1]
-                if not narrow:
-                    torch.addmm(xp_steps[t], h_steps[t], w_hh_t, out=g_t)  # pre-activations (B, 4H)
-                elif w_hh_packed is not None:  # in compute dtype, then widened: the gate math runs in
-                    g_t.copy_(_gemm_add(h_steps[t], xp_steps[t], w_hh_packed))  # the state dtype
-                else:  # same, accumulated in place into x_proj (addmm then skips copying x_proj[t] first)
-                    torch.addmm(xp_steps[t], h_steps[t], w_hh_t, out=xp_steps[t])
-                    g_t.copy_(xp_steps[t])
-                g_t.sigmoid_()  # i, f, o; and sigmoid(2 a_g) in the g slot
-                torch.addcmul(g_t, g_t, g_t, value=-1, out=k_steps[t])  # s (1 - s) for every gate
-                torch.add(minus_one, g, alpha=2.0, out=g)  # g = 2 sigmoid(2 a_g) - 1 = tanh(a_g)
-                torch.mul(f, c_steps[t], out=c_t)  # f * c_{t-1}
-                c_t.addcmul_(i, g)  # c_t = f * c_{t-1} + i * g
-                torch.mul(c_t, 2.0, out=tanh_c).sigmoid_()  # tanh(c_t), via sigmoid as above
-                torch.add(minus_one, tanh_c, alpha=2.0, out=tanh_c)
-                h_t = h_steps[t + 1] if h_full is None else h_full
-                torch.mul(o, tanh_c, out=h_t)  # h_t = o * tanh(c_t)
-                if h_full is not None:
-                    h_steps[t + 1].copy_(h_full)  # narrowed for the next GEMM
-                torch.addcmul(o, h_t, tanh_c, value=-1, out=dcdh_steps[t])  # o (1 - tanh^2 c_t)
-                ki_s[t].mul_(g)  # i(1-i) g
-                kf_s[t].mul_(c_steps[t])  # f(1-f) c_{t-1}
-                torch.addcmul(zero, i, kg_s[t], value=2.0, out=kg_s[t])  # 2 s_g(1-s_g) i = d c_t / d(2 a_g)
-                ko_s[t].mul_(tanh_c)  # o(1-o) tanh(c_t)
-            ws.give(x_proj)
+            # The recurrence: per step one GEMM (M = B) and the cell's pointwise math.
+            kernels = _fused_kernels(cd, dev)
+            if kernels is not None:
+                saved = (ws.take((T, B, 4 * H), cd, dev),)  # the pre-activations of every step
+                _forward_loop_fused(kernels, xh, gemm, cs, *saved)
+            else:
+                saved = (ws.take((T, B, 4 * H), sd, dev),  # activated i, f, g, o per step
+                         ws.take((T, B, 4 * H), sd, dev),  # d gates / d pre-activations (times the c path)
+                         ws.take((T, B, H), sd, dev))  # o (1 - tanh^2 c_t) = d c_t / d h_t through h = o tanh c
+                _forward_loop(xh, gemm, cs, *saved)
 
-        ctx.compute_dtype = cd
+        ctx.compute_dtype, ctx.kernels, ctx.input_size = cd, kernels, input_size
         ctx.x_dtype, ctx.w_dtype = x.dtype, w_ih.dtype
         # Intermediates live on ctx (not save_for_backward): none of them is an input or output.
-        ctx.buffers = (x_c, w_ih_c, w_hh_c, gates, k, dc_dh, cs, hs)
-        out = hs[1:]  # (T, B, H), a view of the buffer the backward reads
-        return out, hs[T].to(sd, copy=True), cs[T].clone()
+        ctx.buffers = (xh, w_c, cs, saved)
+        return h_slots[1:], h_slots[T].to(sd, copy=True), cs[T].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out: Tensor | None, d_h_n: Tensor | None, d_c_n: Tensor | None):
-        x_c, w_ih_c, w_hh_c, gates, k, dc_dh, cs, hs = ctx.buffers
+        xh, w_c, cs, saved = ctx.buffers
         release = not _graph_kept()
         if release:  # no second backward can come: the buffers may be recycled
             ctx.buffers = None
-        cd, sd = ctx.compute_dtype, gates.dtype
-        T, B, four_h = gates.shape
-        H = four_h // 4
-        dev = gates.device
+        cd, sd, input_size = ctx.compute_dtype, cs.dtype, ctx.input_size
+        T, B, H = cs.shape[0] - 1, cs.shape[1], cs.shape[2]
+        dev = cs.device
         ws = _WORKSPACE
+        w_hh_c = w_c[:, input_size:]  # (4H, H)
         with torch.autocast(dev.type, enabled=False):
-            # 1. The time loop: dh_t = dout_t + dgates_{t+1} W_hh (one GEMM), then the chain rule
-            #    through the cell with the factors the forward stored (four pointwise kernels).
-            d_gates = ws.take((T, B, four_h), cd, dev)  # gradients of the (g-scaled) pre-activations
+            # 1. The time loop (_backward_loop / _backward_loop_fused): the chain rule through the cell,
+            #    then dh_{t-1} = dout_{t-1} + dgates_t W_hh (one GEMM).
+            d_gates = ws.take((T, B, 4 * H), cd, dev)  # gradients of the (g-scaled) pre-activations
             if d_out is None:
                 d_out = torch.zeros((T, B, H), dtype=cd, device=dev)
             d_out = d_out.to(cd)
@@ -271,55 +373,30 @@ class _LSTMLayer(torch.autograd.Function):
             else:
                 torch.add(d_out[T - 1], d_h_n, out=dh)
             dc = torch.zeros((B, H), dtype=sd, device=dev) if d_c_n is None else d_c_n.to(sd, copy=True)
-            # The pointwise chain rule runs in the state dtype: mixed-dtype kernels would each
-            # allocate a temporary and copy, so dh is widened once and dgates narrowed once per step.
-            narrow = cd != sd
-            dh_s = torch.empty((B, H), dtype=sd, device=dev) if narrow else dh  # dh in the state dtype
-            dg_s = torch.empty((B, four_h), dtype=sd, device=dev) if narrow else None  # dgates_t scratch
-            dc_col = dc.unsqueeze(1)  # (B, 1, H), broadcasts over the i, f, g blocks
-            k_ifg = k[..., : 3 * H].unflatten(-1, (3, H)).unbind(0)  # T views (B, 3, H)
-            k_o = k[..., 3 * H :].unbind(0)  # T views (B, H)
-            f_steps = gates[..., H : 2 * H].unbind(0)
-            dg_steps, dout_steps, dcdh_steps = d_gates.unbind(0), d_out.unbind(0), dc_dh.unbind(0)
-            w_hh_packed = _packed_recurrent_gemm(w_hh_c.t().contiguous(), B)  # dgates_t W_hh, as x @ (W_hh^T)^T
-            if narrow:
-                dg_ifg, dg_o = [dg_s[:, : 3 * H].unflatten(-1, (3, H))] * T, [dg_s[:, 3 * H :]] * T
+            w_hh_packed = _packed_weight(w_hh_c.t().contiguous(), B)  # dgates_t W_hh, as x @ (W_hh^T)^T
+            if ctx.kernels is not None:
+                _backward_loop_fused(ctx.kernels, d_gates, d_out, dh, dc, *saved, cs, w_hh_c, w_hh_packed)
             else:
-                dg_ifg, dg_o = d_gates[..., : 3 * H].unflatten(-1, (3, H)).unbind(0), d_gates[..., 3 * H :].unbind(0)
-            for t in range(T - 1, -1, -1):
-                if narrow:
-                    dh_s.copy_(dh)
-                torch.mul(dh_s, k_o[t], out=dg_o[t])  # d o_pre
-                dc.addcmul_(dh_s, dcdh_steps[t])  # dc_t += dh_t o (1 - tanh^2 c_t)
-                torch.mul(dc_col, k_ifg[t], out=dg_ifg[t])  # d i_pre, d f_pre, d g_pre
-                dc.mul_(f_steps[t])  # dc_{t-1} = dc_t f_t
-                if narrow:
-                    dg_steps[t].copy_(dg_s)
-                if t > 0:  # dh_{t-1} = dout_{t-1} + dgates_t W_hh
-                    if w_hh_packed is None:
-                        torch.addmm(dout_steps[t - 1], dg_steps[t], w_hh_c, out=dh)
-                    else:
-                        dh = _gemm_add(dg_steps[t], dout_steps[t - 1].contiguous(), w_hh_packed)
+                _backward_loop(d_gates, d_out, dh, dc, *saved, w_hh_c, w_hh_packed)
             needs = ctx.needs_input_grad
-            d_h0 = torch.mm(dg_steps[0], w_hh_c) if needs[1] else None  # (B, H)
+            d_h0 = torch.mm(d_gates[0], w_hh_c) if needs[1] else None  # (B, H)
             d_c0 = dc if needs[2] else None
             if release:
-                ws.give(gates, k, dc_dh, cs)
+                ws.give(cs, *saved)
 
             # 2. Input, weight and bias gradients: one large GEMM each over all T*B rows.
-            dg_rows = d_gates.view(T * B, four_h)  # (T*B, 4H)
+            dg_rows = d_gates.view(T * B, 4 * H)  # (T*B, 4H)
             d_x = d_w_ih = d_w_hh = d_b = None
             if needs[0]:  # the g-scaled gradients times the g-scaled weights: the scale cancels
-                d_x = torch.mm(dg_rows, w_ih_c).view(T, B, -1).to(ctx.x_dtype)  # (T, B, I)
+                d_x = torch.mm(dg_rows, w_c[:, :input_size]).view(T, B, -1).to(ctx.x_dtype)  # (T, B, I)
             # The g-gate pre-activation was 2 a_g, so the gradient on the g rows of W and b is twice
             # the gradient on 2 a_g. Doubling the g rows of the (small) results instead of the (T, B, H)
             # block of d_gates gives the same bits: scaling by 2 commutes with every rounding.
-            if needs[3]:
-                d_w_ih = torch.mm(dg_rows.t(), x_c.view(T * B, -1)).to(ctx.w_dtype)  # (4H, I)
-                d_w_ih[2 * H : 3 * H] *= 2
-            if needs[4]:
-                d_w_hh = torch.mm(dg_rows.t(), hs[:-1].reshape(T * B, H)).to(ctx.w_dtype)  # (4H, H)
-                d_w_hh[2 * H : 3 * H] *= 2
+            if needs[3] or needs[4]:  # [dW_ih | dW_hh] = dgates^T [x | h_prev], one GEMM
+                d_w = torch.mm(dg_rows.t(), xh[:T].view(T * B, -1)).to(ctx.w_dtype)  # (4H, I + H)
+                d_w[2 * H : 3 * H] *= 2
+                d_w_ih = d_w[:, :input_size].contiguous() if needs[3] else None  # (4H, I)
+                d_w_hh = d_w[:, input_size:].contiguous() if needs[4] else None  # (4H, H)
             if needs[5] or needs[6]:
                 d_b = dg_rows.sum(0).to(ctx.w_dtype)  # (4H,)
                 d_b[2 * H : 3 * H] *= 2
@@ -336,20 +413,29 @@ def fast_dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
 
     On CPU ``F.dropout`` draws one Bernoulli sample per element with a scalar loop (about 70 ms for
     a (128, 100, 512) tensor here); filling int64 words with random bits and comparing them 16
-    bits at a time is over ten times faster. ``p`` is resolved to a multiple of 1/65536.
+    bits at a time is over ten times faster, and the C++ kernel (``rnnkit.cells.kernels``), which
+    hashes a seed drawn from torch's generator with each element's index, another ten times faster
+    than that. ``p`` is resolved to a multiple of 1/65536.
     """
     if not training or p == 0.0:
         return x
     if not 0.0 <= p < 1.0:
         raise ValueError(f"fast_dropout: p must be in [0, 1), got {p}")
+    threshold, scale = round(p * 65536), 1.0 / (1.0 - p)  # P(keep) = 1 - threshold / 65536
+    kernels = _fused_kernels(torch.bfloat16, x.device) if x.dtype in (torch.bfloat16, torch.float32) else None
+    if kernels is not None:
+        mask = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        seed = int(torch.randint(-(2**63), 2**63 - 1, (), dtype=torch.int64))  # advances the global generator
+        kernels.dropout_mask(mask, seed, threshold, scale)
+        return x * mask
     words = (x.numel() + 3) // 4  # four 16-bit draws per int64
     # The random words and the boolean mask are scratch (only ``mask`` is kept, by autograd): recycled,
     # so that each call does not page-fault in ~20 MB of fresh memory.
     bits = _WORKSPACE.take((words,), torch.int64, x.device).random_(-(2**63), 2**63 - 1)
     draws = bits.view(torch.int16)[: x.numel()].view(x.shape)  # uniform on [-32768, 32767]
     keep = _WORKSPACE.take(tuple(x.shape), torch.bool, x.device)
-    torch.ge(draws, round(p * 65536) - 32768, out=keep)  # P(keep) = 1 - p
-    mask = keep.to(x.dtype).mul_(1.0 / (1.0 - p))
+    torch.ge(draws, threshold - 32768, out=keep)
+    mask = keep.to(x.dtype).mul_(scale)
     _WORKSPACE.give(bits, keep)
     return x * mask
 

@@ -1,0 +1,148 @@
+"""Fused C++ kernels for the bf16 LSTM step (``csrc/lstm_kernels.cpp``), compiled for this CPU on first use.
+
+``fast_lstm`` runs one GEMM per time step plus the cell's pointwise math. In Python that math is
+about fifteen small PyTorch kernels per step; ``torch.ops.rnnkit.lstm_forward_step`` and
+``lstm_backward_step`` do it in one vectorized pass each, which makes a 2x512 training step about
+a sixth faster (BENCHMARKS.md). The library is built with the system C++ compiler against the
+installed PyTorch, once per (source, PyTorch version, compiler, CPU), into
+``cache_dir()/kernels``, and loaded with ``torch.ops.load_library``. When it cannot be built (no
+compiler, an unusual platform) rnnkit says so once and runs the same math through PyTorch ops;
+``RNNKIT_KERNELS=0`` skips the build altogether.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+from rnnkit.fileio import cache_dir
+
+logger = logging.getLogger(__name__)
+
+KERNELS_ENV = "RNNKIT_KERNELS"
+SOURCE = Path(__file__).parent / "csrc" / "lstm_kernels.cpp"
+BUILD_TIMEOUT_S = 600
+
+_lock = threading.Lock()
+_loaded: dict[str, object] = {}  # "ops": torch.ops.rnnkit, or None when unavailable in this process
+
+
+def lstm_kernels():
+    """``torch.ops.rnnkit`` holding the fused LSTM step kernels, or None when they cannot be used here."""
+    with _lock:
+        if "ops" not in _loaded:
+            _loaded["ops"] = _load()
+        return _loaded["ops"]
+
+
+def _registered() -> bool:
+    try:
+        return hasattr(torch.ops.rnnkit, "lstm_forward_step")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _load():
+    if os.environ.get(KERNELS_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    if not _registered():
+        try:
+            torch.ops.load_library(str(_build()))
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+            logger.warning("rnnkit: fused LSTM kernels unavailable (%s); training uses the slower PyTorch ops "
+                           "(set %s=0 to skip the attempt)", e, KERNELS_ENV)
+            return None
+    try:
+        agrees = _agrees_with_pytorch()
+    except RuntimeError as e:
+        agrees = False
+        logger.debug("kernel self-check failed: %s", e)
+    if not agrees:
+        logger.warning("rnnkit: the fused LSTM kernels built here disagree with PyTorch's math; not using them")
+        return None
+    return torch.ops.rnnkit
+
+
+def compile_command(output: Path) -> list[str]:
+    """The compiler invocation that builds the kernels into ``output`` (a shared library)."""
+    compiler = os.environ.get("CXX") or "c++"
+    if shutil.which(compiler) is None:
+        raise RuntimeError(f"no C++ compiler found (looked for {compiler!r}; set CXX)")
+    root = Path(torch.__file__).parent
+    return [compiler, "-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fopenmp", "-fPIC", "-shared",
+            "-std=c++20",
+            f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
+            f"-I{root / 'include'}", f"-I{root / 'include' / 'torch' / 'csrc' / 'api' / 'include'}",
+            str(SOURCE), "-o", str(output), f"-L{root / 'lib'}", "-lc10", "-ltorch_cpu"]
+
+
+def _cpu_signature() -> str:
+    """Model name and feature flags: a library built with -march=native only runs on a CPU like this one."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return "\n".join(sorted({ln for ln in lines if ln.startswith(("model name", "flags"))}))
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
+
+
+def _build() -> Path:
+    """Path of the compiled library, compiling it first if this machine has none for this source."""
+    command = compile_command(Path("OUT"))
+    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), torch.__version__.encode(), shlex.join(command).encode(),
+                                     _cpu_signature().encode()])).hexdigest()[:16]
+    target = cache_dir() / "kernels" / f"rnnkit_lstm_{key}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    logger.info("rnnkit: compiling the fused LSTM kernels for this CPU (once, about 10 s)")
+    # Build beside the target, then rename: concurrent builds each finish whole and the last rename wins.
+    fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.part", dir=target.parent)
+    os.close(fd)
+    try:
+        done = subprocess.run(compile_command(Path(tmp)), capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        if done.returncode != 0:
+            errors = [ln for ln in done.stderr.splitlines() if "error" in ln] or done.stderr.splitlines()[-1:]
+            raise RuntimeError(f"compiling {SOURCE.name} failed: {errors[0] if errors else done.returncode}")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
+
+
+def _agrees_with_pytorch() -> bool:
+    """One small forward and backward step against the same formulas in PyTorch ops: a miscompiled
+    library (say, a compiler bug at -march=native) is refused rather than trusted."""
+    gen = torch.Generator().manual_seed(0)
+    B, H = 3, 40
+    pre = (torch.randn((B, 4 * H), generator=gen) * 3).bfloat16()
+    c_prev = torch.randn((B, H), generator=gen)
+    c, pre_out = torch.empty((B, H)), torch.empty_like(pre)
+    h = torch.empty((B, 2 * H), dtype=torch.bfloat16)[:, H:]  # rows may be strided
+    torch.ops.rnnkit.lstm_forward_step(pre, c_prev, c, h, pre_out)
+    i, f, sg, o = pre.float().sigmoid().chunk(4, dim=1)
+    g = 2 * sg - 1  # the g block is pre-scaled by 2
+    c_ref = f * c_prev + i * g
+    tanh_c = c_ref.tanh()
+    dh, dc = torch.randn((B, H), generator=gen).bfloat16(), torch.randn((B, H), generator=gen)
+    dc_t = dc + dh.float() * o * (1 - tanh_c**2)
+    dg_ref = torch.cat([dc_t * i * (1 - i) * g, dc_t * f * (1 - f) * c_prev, dc_t * 2 * sg * (1 - sg) * i,
+                        dh.float() * o * (1 - o) * tanh_c], dim=1)
+    dg = torch.empty_like(pre)
+    torch.ops.rnnkit.lstm_backward_step(pre, c_prev, c, dh, dc, dg)
+    return (torch.equal(pre_out, pre) and torch.allclose(c, c_ref, rtol=1e-5, atol=1e-6)
+            and torch.allclose(dc, dc_t * f, rtol=1e-5, atol=1e-6)
+            and torch.allclose(h.float(), o * tanh_c, rtol=1e-2, atol=1e-2)
+            and torch.allclose(dg.float(), dg_ref, rtol=1e-2, atol=1e-2))
+
+
+__all__ = ["KERNELS_ENV", "compile_command", "lstm_kernels"]
