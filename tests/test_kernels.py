@@ -94,7 +94,8 @@ def test_kernel_rejects_wrong_shapes_and_dtypes(ops):
     with pytest.raises(RuntimeError, match="h_out must be a row-major CPU BFloat16 tensor of shape"):
         ops.lstm_forward_step(pre, c, c.clone(), torch.zeros(2, H), pre.clone())  # fp32 h
     with pytest.raises(RuntimeError, match="pre must be a contiguous CPU BFloat16 tensor of shape"):
-        ops.lstm_backward_step(pre[:, : 2 * H], c, c, torch.zeros(2, H, dtype=torch.bfloat16), c.clone(), pre.clone())
+        ops.lstm_backward_step(pre[:, : 2 * H], c, c, torch.zeros(2, H, dtype=torch.bfloat16), c.clone(), pre.clone(),
+                               torch.zeros(2, 4 * H))
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5])

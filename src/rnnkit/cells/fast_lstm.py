@@ -236,16 +236,19 @@ def _recurrent_grad(dg_t: Tensor, dout_prev: Tensor, w_hh_c: Tensor, w_hh_packed
     return _gemm_add(dg_t, dout_prev.contiguous(), w_hh_packed)
 
 
-def _backward_loop_fused(kernels, d_gates, d_out, dh, dc, pre, cs, w_hh_c, w_hh_packed) -> None:
+def _backward_loop_fused(kernels, d_gates, d_out, dh, dc, pre, cs, w_hh_c, w_hh_packed) -> Tensor:
     """BPTT with the C++ step kernel: per step one pass of pointwise chain rule (recomputing the gates
-    from the stored pre-activations), then one bf16 GEMM. Leaves dc_{-1} (the gradient of c0) in ``dc``."""
-    T = d_gates.shape[0]
+    from the stored pre-activations), then one bf16 GEMM. Leaves dc_{-1} (the gradient of c0) in ``dc``
+    and returns the bias gradient (4H,) in fp32, summed by the kernel as it goes."""
+    T, B, four_h = d_gates.shape
     dg_steps, dout_steps, pre_steps, c_steps = d_gates.unbind(0), d_out.unbind(0), pre.unbind(0), cs.unbind(0)
+    d_bias_rows = torch.zeros((B, four_h), dtype=cs.dtype, device=cs.device)  # each row summed over time
     step = kernels.lstm_backward_step
-    for t in range(T - 1, -1, -1):
-        step(pre_steps[t], c_steps[t], c_steps[t + 1], dh, dc, dg_steps[t])  # dgates_t; dc becomes dc_{t-1}
+    for t in range(T - 1, -1, -1):  # dgates_t; dc becomes dc_{t-1}
+        step(pre_steps[t], c_steps[t], c_steps[t + 1], dh, dc, dg_steps[t], d_bias_rows)
         if t > 0:
             dh = _recurrent_grad(dg_steps[t], dout_steps[t - 1], w_hh_c, w_hh_packed)
+    return d_bias_rows.sum(0)
 
 
 def _backward_loop(d_gates, d_out, dh, dc, gates, k, dc_dh, w_hh_c, w_hh_packed) -> None:
@@ -375,9 +378,10 @@ class _LSTMLayer(torch.autograd.Function):
             dc = torch.zeros((B, H), dtype=sd, device=dev) if d_c_n is None else d_c_n.to(sd, copy=True)
             w_hh_packed = _packed_weight(w_hh_c.t().contiguous(), B)  # dgates_t W_hh, as x @ (W_hh^T)^T
             if ctx.kernels is not None:
-                _backward_loop_fused(ctx.kernels, d_gates, d_out, dh, dc, *saved, cs, w_hh_c, w_hh_packed)
+                d_bias = _backward_loop_fused(ctx.kernels, d_gates, d_out, dh, dc, *saved, cs, w_hh_c, w_hh_packed)
             else:
                 _backward_loop(d_gates, d_out, dh, dc, *saved, w_hh_c, w_hh_packed)
+                d_bias = None
             needs = ctx.needs_input_grad
             d_h0 = torch.mm(d_gates[0], w_hh_c) if needs[1] else None  # (B, H)
             d_c0 = dc if needs[2] else None
@@ -398,7 +402,7 @@ class _LSTMLayer(torch.autograd.Function):
                 d_w_ih = d_w[:, :input_size].contiguous() if needs[3] else None  # (4H, I)
                 d_w_hh = d_w[:, input_size:].contiguous() if needs[4] else None  # (4H, H)
             if needs[5] or needs[6]:
-                d_b = dg_rows.sum(0).to(ctx.w_dtype)  # (4H,)
+                d_b = (dg_rows.sum(0) if d_bias is None else d_bias).to(ctx.w_dtype)  # (4H,)
                 d_b[2 * H : 3 * H] *= 2
             ws.give(d_gates)
         if d_h0 is not None:

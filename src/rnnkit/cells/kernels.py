@@ -137,12 +137,13 @@ def _agrees_with_pytorch() -> bool:
     dc_t = dc + dh.float() * o * (1 - tanh_c**2)
     dg_ref = torch.cat([dc_t * i * (1 - i) * g, dc_t * f * (1 - f) * c_prev, dc_t * 2 * sg * (1 - sg) * i,
                         dh.float() * o * (1 - o) * tanh_c], dim=1)
-    dg = torch.empty_like(pre)
-    torch.ops.rnnkit.lstm_backward_step(pre, c_prev, c, dh, dc, dg)
+    dg, db = torch.empty_like(pre), torch.ones((B, 4 * H))
+    torch.ops.rnnkit.lstm_backward_step(pre, c_prev, c, dh, dc, dg, db)
     return (torch.equal(pre_out, pre) and torch.allclose(c, c_ref, rtol=1e-5, atol=1e-6)
             and torch.allclose(dc, dc_t * f, rtol=1e-5, atol=1e-6)
             and torch.allclose(h.float(), o * tanh_c, rtol=1e-2, atol=1e-2)
-            and torch.allclose(dg.float(), dg_ref, rtol=1e-2, atol=1e-2))
+            and torch.allclose(dg.float(), dg_ref, rtol=1e-2, atol=1e-2)
+            and torch.equal(db, 1 + dg.float()))
 
 
 __all__ = ["KERNELS_ENV", "compile_command", "lstm_kernels"]

@@ -9,7 +9,8 @@
 //             -> c_t (B, H) fp32, h_t (B, H) bf16 (rows may be strided), and pre copied to pre_out
 //   backward: pre, c_prev, c_t of that step (the gates are recomputed from them, bit for bit as in
 //             the forward, instead of being stored: 3x less memory traffic), dh (B, H) bf16,
-//             dc (B, H) fp32 updated in place from dc_t to dc_{t-1} = f dc_t  ->  dgates (B, 4H) bf16
+//             dc (B, H) fp32 updated in place from dc_t to dc_{t-1} = f dc_t  ->  dgates (B, 4H) bf16,
+//             and dgates added to dbias_rows (B, 4H) fp32, whose column sums are the bias gradient
 //
 // Built by rnnkit/cells/kernels.py with -O3 -march=native; the row loops are written so that the
 // compiler vectorizes them (no libm calls, no fmin/fmax, restrict pointers), and rows are split
@@ -53,19 +54,10 @@ __attribute__((always_inline)) inline float fast_exp(float x) {
 
 __attribute__((always_inline)) inline float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
 
-struct Gates {
-  float i, f, g, o, tanh_c;  // activated gates (g = tanh of its pre-activation) and tanh(c_t)
-};
-
-__attribute__((always_inline)) inline Gates activate(float ai, float af, float ag2, float ao, float c_t) {
-  Gates x;
-  x.i = sigmoid(ai);
-  x.f = sigmoid(af);
-  x.g = 2.0f * sigmoid(ag2) - 1.0f;
-  x.o = sigmoid(ao);
-  x.tanh_c = 2.0f * sigmoid(2.0f * c_t) - 1.0f;
-  return x;
-}
+// tanh(a) from sigmoid(2a): the g rows come pre-scaled by 2, and tanh(c_t) is computed the same way.
+// The forward and the backward (which recomputes the gates) use these very expressions, so that
+// they get the same bits.
+__attribute__((always_inline)) inline float tanh_of_half(float two_a) { return 2.0f * sigmoid(two_a) - 1.0f; }
 
 void forward_row(const int64_t H, const uint16_t* __restrict__ pre, const float* __restrict__ c_prev,
                  float* __restrict__ c, uint16_t* __restrict__ h, uint16_t* __restrict__ pre_out) {
@@ -75,20 +67,19 @@ void forward_row(const int64_t H, const uint16_t* __restrict__ pre, const float*
   const uint16_t* __restrict__ po = pre + 3 * H;
   for (int64_t j = 0; j < 4 * H; ++j) pre_out[j] = pre[j];
   for (int64_t j = 0; j < H; ++j) {
-    // the same expressions as activate(), so that the backward recomputes these exact bits
     const float i = sigmoid(bf16_to_float(pi[j]));
     const float f = sigmoid(bf16_to_float(pf[j]));
-    const float g = 2.0f * sigmoid(bf16_to_float(pg[j])) - 1.0f;
+    const float g = tanh_of_half(bf16_to_float(pg[j]));
     const float o = sigmoid(bf16_to_float(po[j]));
     const float ct = f * c_prev[j] + i * g;
     c[j] = ct;
-    h[j] = float_to_bf16(o * (2.0f * sigmoid(2.0f * ct) - 1.0f));
+    h[j] = float_to_bf16(o * tanh_of_half(2.0f * ct));
   }
 }
 
 void backward_row(const int64_t H, const uint16_t* __restrict__ pre, const float* __restrict__ c_prev,
                   const float* __restrict__ c_t, const uint16_t* __restrict__ dh, float* __restrict__ dc,
-                  uint16_t* __restrict__ dgates) {
+                  uint16_t* __restrict__ dgates, float* __restrict__ db) {
   const uint16_t* __restrict__ pi = pre;
   const uint16_t* __restrict__ pf = pre + H;
   const uint16_t* __restrict__ pg = pre + 2 * H;
@@ -98,18 +89,29 @@ void backward_row(const int64_t H, const uint16_t* __restrict__ pre, const float
   uint16_t* __restrict__ gg = dgates + 2 * H;
   uint16_t* __restrict__ go = dgates + 3 * H;
   for (int64_t j = 0; j < H; ++j) {
-    const Gates x = activate(bf16_to_float(pi[j]), bf16_to_float(pf[j]), bf16_to_float(pg[j]),
-                             bf16_to_float(po[j]), c_t[j]);
+    // the gates exactly as the forward computed them
+    const float i = sigmoid(bf16_to_float(pi[j]));
+    const float f = sigmoid(bf16_to_float(pf[j]));
+    const float g = tanh_of_half(bf16_to_float(pg[j]));
+    const float o = sigmoid(bf16_to_float(po[j]));
+    const float tanh_c = tanh_of_half(2.0f * c_t[j]);
     const float d_h = bf16_to_float(dh[j]);
-    const float h = x.o * x.tanh_c;
-    go[j] = float_to_bf16(d_h * (x.o * (1.0f - x.o) * x.tanh_c));
-    const float d_c = dc[j] + d_h * (x.o - h * x.tanh_c);  // dc_t, including the path through h_t
-    gi[j] = float_to_bf16(d_c * (x.i * (1.0f - x.i) * x.g));
-    gf[j] = float_to_bf16(d_c * (x.f * (1.0f - x.f) * c_prev[j]));
+    const float h = o * tanh_c;
+    const float d_o = d_h * (o * (1.0f - o) * tanh_c);
+    const float d_c = dc[j] + d_h * (o - h * tanh_c);  // dc_t, including the path through h_t
+    const float d_i = d_c * (i * (1.0f - i) * g);
+    const float d_f = d_c * (f * (1.0f - f) * c_prev[j]);
     // d c_t / d(2 a_g) = i * d tanh(a_g) / d(2 a_g) = i * 2 s (1 - s) with s = sigmoid(2 a_g) = (g + 1) / 2
-    gg[j] = float_to_bf16(d_c * (0.5f * (1.0f + x.g) * (1.0f - x.g) * x.i));
-    dc[j] = d_c * x.f;
+    const float d_g = d_c * (0.5f * (1.0f + g) * (1.0f - g) * i);
+    gi[j] = float_to_bf16(d_i);
+    gf[j] = float_to_bf16(d_f);
+    gg[j] = float_to_bf16(d_g);
+    go[j] = float_to_bf16(d_o);
+    dc[j] = d_c * f;
   }
+  // The bias gradient, summed over steps here (and over rows by the caller) from the bf16 dgates the
+  // weight gradients use, while they are in L1; a separate loop, since gcc will not vectorize it fused.
+  for (int64_t j = 0; j < 4 * H; ++j) db[j] += bf16_to_float(dgates[j]);
 }
 
 void check(const at::Tensor& t, const char* name, at::ScalarType dtype, int64_t rows, int64_t cols,
@@ -145,7 +147,7 @@ void lstm_forward_step(const at::Tensor& pre, const at::Tensor& c_prev, const at
 }
 
 void lstm_backward_step(const at::Tensor& pre, const at::Tensor& c_prev, const at::Tensor& c_t, const at::Tensor& dh,
-                        const at::Tensor& dc, const at::Tensor& dgates_out) {
+                        const at::Tensor& dc, const at::Tensor& dgates_out, const at::Tensor& dbias_rows) {
   const int64_t B = dh.size(0), H = dh.size(1);
   check(pre, "pre", at::kBFloat16, B, 4 * H);
   check(c_prev, "c_prev", at::kFloat, B, H);
@@ -153,15 +155,17 @@ void lstm_backward_step(const at::Tensor& pre, const at::Tensor& c_prev, const a
   check(dh, "dh", at::kBFloat16, B, H);
   check(dc, "dc", at::kFloat, B, H);
   check(dgates_out, "dgates_out", at::kBFloat16, B, 4 * H);
+  check(dbias_rows, "dbias_rows", at::kFloat, B, 4 * H);
   const auto* P = reinterpret_cast<const uint16_t*>(pre.const_data_ptr());
   const float* C0 = c_prev.const_data_ptr<float>();
   const float* C1 = c_t.const_data_ptr<float>();
   const auto* DH = reinterpret_cast<const uint16_t*>(dh.const_data_ptr());
   float* DC = dc.mutable_data_ptr<float>();
   auto* G = reinterpret_cast<uint16_t*>(dgates_out.mutable_data_ptr());
+  float* DB = dbias_rows.mutable_data_ptr<float>();
   at::parallel_for(0, B, kGrain, [=](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b)
-      backward_row(H, P + b * 4 * H, C0 + b * H, C1 + b * H, DH + b * H, DC + b * H, G + b * 4 * H);
+      backward_row(H, P + b * 4 * H, C0 + b * H, C1 + b * H, DH + b * H, DC + b * H, G + b * 4 * H, DB + b * 4 * H);
   });
 }
 
@@ -214,8 +218,8 @@ void dropout_mask(const at::Tensor& mask, int64_t seed, int64_t threshold, doubl
 TORCH_LIBRARY(rnnkit, m) {
   m.def("lstm_forward_step(Tensor pre, Tensor c_prev, Tensor(a!) c_out, Tensor(b!) h_out, Tensor(c!) pre_out) -> ()");
   m.def("dropout_mask(Tensor(a!) mask, int seed, int threshold, float scale) -> ()");
-  m.def("lstm_backward_step(Tensor pre, Tensor c_prev, Tensor c_t, Tensor dh, Tensor(a!) dc, Tensor(b!) dgates_out) "
-        "-> ()");
+  m.def("lstm_backward_step(Tensor pre, Tensor c_prev, Tensor c_t, Tensor dh, Tensor(a!) dc, Tensor(b!) dgates_out, "
+        "Tensor(c!) dbias_rows) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
