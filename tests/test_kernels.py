@@ -1,7 +1,6 @@
 """The C++ step kernels (rnnkit.cells.kernels): built here, equal to the PyTorch-ops path, and a clean fallback."""
 
 import logging
-import os
 import shutil
 
 import pytest
@@ -21,7 +20,7 @@ def weights_of(lstm: nn.LSTM) -> list[tuple]:
 
 
 def compiler_present() -> bool:
-    return shutil.which(os.environ.get("CXX") or "c++") is not None
+    return bool(kernels.compilers())
 
 
 def test_kernels_load_wherever_a_compiler_is_present():
@@ -91,9 +90,10 @@ def test_fused_path_is_the_one_bf16_takes(ops, monkeypatch):
 def test_kernel_rejects_wrong_shapes_and_dtypes(ops):
     pre = torch.zeros(2, 4 * H, dtype=torch.bfloat16)
     c = torch.zeros(2, H)
-    with pytest.raises(RuntimeError, match="h_out must be a row-major CPU BFloat16 tensor of shape"):
+    expected = r"h_out must be a row-major CPU bfloat16 tensor of shape \(2, 32\), got Float \[2, 32\]"
+    with pytest.raises(RuntimeError, match=expected):
         ops.lstm_forward_step(pre, c, c.clone(), torch.zeros(2, H), pre.clone())  # fp32 h
-    with pytest.raises(RuntimeError, match="pre must be a contiguous CPU BFloat16 tensor of shape"):
+    with pytest.raises(RuntimeError, match="pre must be a contiguous CPU bfloat16 tensor of shape"):
         ops.lstm_backward_step(pre[:, : 2 * H], c, c, torch.zeros(2, H, dtype=torch.bfloat16), c.clone(), pre.clone(),
                                torch.zeros(2, 4 * H))
 
@@ -137,6 +137,8 @@ def test_fast_dropout_uses_the_seeded_global_generator():
 
 def test_no_compiler_means_pytorch_ops_and_one_warning(monkeypatch, caplog):
     monkeypatch.setenv("CXX", "/nonexistent/c++")
+    monkeypatch.setenv("PATH", "/nonexistent")  # and no c++ either
+    assert kernels.compilers() == []
     monkeypatch.setattr(kernels, "_registered", lambda: False)  # as in a process that never built them
     with caplog.at_level(logging.WARNING, logger="rnnkit.cells.kernels"):
         assert kernels._load() is None
@@ -160,5 +162,20 @@ def test_compile_failure_is_reported_not_raised(monkeypatch, tmp_path, caplog):
         pytest.skip("no C++ compiler on this machine")
     with caplog.at_level(logging.WARNING, logger="rnnkit.cells.kernels"):
         assert kernels._load() is None
-    assert "compiling broken.cpp failed" in caplog.text
+    assert "compiling broken.cpp with" in caplog.text and "failed" in caplog.text
     assert not list((kernels.cache_dir() / "kernels").glob("*.part"))  # no half-written library left behind
+
+
+def test_a_library_that_fails_its_smoke_test_is_not_used(monkeypatch, tmp_path):
+    # $CXX names a "compiler" whose output cannot be loaded (as a mismatched C++ runtime can crash);
+    # the build must reject it in a separate process and go on with c++.
+    if shutil.which("c++") is None:
+        pytest.skip("no C++ compiler on this machine")
+    fake = tmp_path / "fake-cxx"
+    fake.write_text('#!/bin/sh\nwhile [ "$1" != "-o" ]; do shift; done\necho "not a library" > "$2"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("CXX", str(fake))
+    assert kernels.compilers() == [str(fake), "c++"]
+    built = kernels._build()
+    assert built == kernels._library_path("c++") and built.exists()
+    assert not kernels._library_path(str(fake)).exists()

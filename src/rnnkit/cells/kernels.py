@@ -2,12 +2,12 @@
 
 ``fast_lstm`` runs one GEMM per time step plus the cell's pointwise math. In Python that math is
 about fifteen small PyTorch kernels per step; ``torch.ops.rnnkit.lstm_forward_step`` and
-``lstm_backward_step`` do it in one vectorized pass each, which makes a 2x512 training step about
-a sixth faster (BENCHMARKS.md). The library is built with the system C++ compiler against the
-installed PyTorch, once per (source, PyTorch version, compiler, CPU), into
-``cache_dir()/kernels``, and loaded with ``torch.ops.load_library``. When it cannot be built (no
-compiler, an unusual platform) rnnkit says so once and runs the same math through PyTorch ops;
-``RNNKIT_KERNELS=0`` skips the build altogether.
+``lstm_backward_step`` do it in one vectorized pass each (``dropout_mask`` draws dropout masks),
+which makes a 2x512 training step 10-15% faster (BENCHMARKS.md). The library is built with
+``$CXX`` or ``c++`` against the installed PyTorch, once per (source, PyTorch version, compiler,
+CPU), into ``cache_dir()/kernels``, smoke-tested in a separate process, and loaded with
+``torch.ops.load_library``. When no library can be built (no compiler, an unusual platform) rnnkit
+says so once and runs the same math through PyTorch ops; ``RNNKIT_KERNELS=0`` skips the build.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import platform
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -73,17 +74,23 @@ def _load():
     return torch.ops.rnnkit
 
 
-def compile_command(output: Path) -> list[str]:
-    """The compiler invocation that builds the kernels into ``output`` (a shared library)."""
-    compiler = os.environ.get("CXX") or "c++"
-    if shutil.which(compiler) is None:
-        raise RuntimeError(f"no C++ compiler found (looked for {compiler!r}; set CXX)")
+def compilers() -> list[str]:
+    """The C++ compilers to try, in order: ``$CXX`` if set, then ``c++``; only those on the PATH."""
+    names = [n for n in (os.environ.get("CXX"), "c++") if n]
+    return [n for i, n in enumerate(names) if n not in names[:i] and shutil.which(n)]
+
+
+def compile_command(compiler: str, output: Path) -> list[str]:
+    """The ``compiler`` invocation that builds the kernels into ``output`` (a shared library)."""
     root = Path(torch.__file__).parent
+    # Link the OpenMP runtime that PyTorch itself loaded, where it bundles one (possibly under a
+    # hashed name), so that the kernels' parallel loops use PyTorch's thread pool, not a second one.
+    own_openmp = sorted(str(p) for p in (root / "lib").glob("libgomp*.so*"))[:1]
     return [compiler, "-O3", "-march=native", "-fno-math-errno", "-ffp-contract=off", "-fopenmp", "-fPIC", "-shared",
             "-std=c++20",
             f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
             f"-I{root / 'include'}", f"-I{root / 'include' / 'torch' / 'csrc' / 'api' / 'include'}",
-            str(SOURCE), "-o", str(output), f"-L{root / 'lib'}", "-lc10", "-ltorch_cpu"]
+            str(SOURCE), "-o", str(output), *own_openmp, f"-L{root / 'lib'}", "-lc10", "-ltorch_cpu"]
 
 
 def _cpu_signature() -> str:
@@ -95,28 +102,68 @@ def _cpu_signature() -> str:
         return f"{platform.machine()} {platform.processor()}"
 
 
-def _build() -> Path:
-    """Path of the compiled library, compiling it first if this machine has none for this source."""
-    command = compile_command(Path("OUT"))
-    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), torch.__version__.encode(), shlex.join(command).encode(),
+def _library_path(compiler: str) -> Path:
+    """Where the library built by ``compiler`` for this source, PyTorch and CPU is cached."""
+    command = shlex.join(compile_command(compiler, Path("OUT")))
+    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), torch.__version__.encode(), command.encode(),
                                      _cpu_signature().encode()])).hexdigest()[:16]
-    target = cache_dir() / "kernels" / f"rnnkit_lstm_{key}.so"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    logger.info("rnnkit: compiling the fused LSTM kernels for this CPU (once, about 10 s)")
-    # Build beside the target, then rename: concurrent builds each finish whole and the last rename wins.
-    fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.part", dir=target.parent)
-    os.close(fd)
-    try:
-        done = subprocess.run(compile_command(Path(tmp)), capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-        if done.returncode != 0:
-            errors = [ln for ln in done.stderr.splitlines() if "error" in ln] or done.stderr.splitlines()[-1:]
-            raise RuntimeError(f"compiling {SOURCE.name} failed: {errors[0] if errors else done.returncode}")
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target
+    return cache_dir() / "kernels" / f"rnnkit_lstm_{key}.so"
+
+
+def _build() -> Path:
+    """Path of a compiled library that passed the smoke test, compiling one first if this machine has none.
+
+    Each compiler of ``compilers()`` is tried in turn. A library counts only after a separate process
+    has loaded it and seen a good call work and a bad call raise: a compiler whose C++ runtime does not
+    match PyTorch's (seen with a newer GCC as $CXX) builds libraries that crash the process when an op
+    raises, and that must not happen in the user's training process.
+    """
+    found = compilers()
+    if not found:
+        raise RuntimeError(f"no C++ compiler found (looked for {os.environ.get('CXX') or 'c++'!r}; set CXX)")
+    failures = []
+    for compiler in found:
+        target = _library_path(compiler)
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        logger.info("rnnkit: compiling the fused LSTM kernels for this CPU with %s (once, about 10 s)", compiler)
+        # Build beside the target, then rename: concurrent builds each finish whole and the last rename wins.
+        fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.part", dir=target.parent)
+        os.close(fd)
+        try:
+            done = subprocess.run(compile_command(compiler, Path(tmp)), capture_output=True, text=True,
+                                  timeout=BUILD_TIMEOUT_S)
+            if done.returncode != 0:
+                errors = [ln for ln in done.stderr.splitlines() if "error" in ln] or done.stderr.splitlines()[-1:]
+                failures.append(f"compiling {SOURCE.name} with {compiler} failed: "
+                                f"{errors[0] if errors else done.returncode}")
+                continue
+            smoke = subprocess.run([sys.executable, "-c", _SMOKE_TEST, tmp], capture_output=True, text=True,
+                                   timeout=BUILD_TIMEOUT_S)
+            if smoke.returncode != 0:
+                failures.append(f"the library {compiler} built failed its smoke test (exit {smoke.returncode})")
+                continue
+            os.replace(tmp, target)
+            return target
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    raise RuntimeError("; ".join(failures))
+
+
+#: Run in a fresh process on a newly built library: a good call must work and a bad one must raise.
+_SMOKE_TEST = """
+import sys, torch
+torch.ops.load_library(sys.argv[1])
+ops = torch.ops.rnnkit
+pre, c = torch.zeros(2, 8, dtype=torch.bfloat16), torch.zeros(2, 2)
+ops.lstm_forward_step(pre, c, c.clone(), torch.zeros(2, 2, dtype=torch.bfloat16), pre.clone())
+try:
+    ops.lstm_forward_step(pre, c, c.clone(), torch.zeros(2, 2), pre.clone())
+except RuntimeError:
+    sys.exit(0)
+sys.exit(3)
+"""
 
 
 def _agrees_with_pytorch() -> bool:
@@ -146,4 +193,4 @@ def _agrees_with_pytorch() -> bool:
             and torch.equal(db, 1 + dg.float()))
 
 
-__all__ = ["KERNELS_ENV", "compile_command", "lstm_kernels"]
+__all__ = ["KERNELS_ENV", "compile_command", "compilers", "lstm_kernels"]

@@ -116,11 +116,11 @@ void backward_row(const int64_t H, const uint16_t* __restrict__ pre, const float
 
 void check(const at::Tensor& t, const char* name, at::ScalarType dtype, int64_t rows, int64_t cols,
            bool strided_rows = false) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == dtype && t.dim() == 2 && t.size(0) == rows &&
-                  t.size(1) == cols && t.stride(1) == 1 && (strided_rows ? t.stride(0) >= cols : t.is_contiguous()),
-              "rnnkit lstm kernel: ", name, " must be a ", strided_rows ? "row-major" : "contiguous", " CPU ",
-              c10::toString(dtype), " tensor of shape (", rows, ", ", cols, "), got ", t.scalar_type(), " ",
-              t.sizes(), " with strides ", t.strides());
+  const bool ok = t.device().is_cpu() && t.scalar_type() == dtype && t.dim() == 2 && t.size(0) == rows &&
+                  t.size(1) == cols && t.stride(1) == 1 && (strided_rows ? t.stride(0) >= cols : t.is_contiguous());
+  TORCH_CHECK(ok, "rnnkit lstm kernel: ", name, " must be a ", strided_rows ? "row-major" : "contiguous", " CPU ",
+              dtype == at::kBFloat16 ? "bfloat16" : "float32", " tensor of shape (", rows, ", ", cols, "), got ",
+              t.scalar_type(), " ", t.sizes(), " with strides ", t.strides(), " on ", t.device());
 }
 
 // Rows per task: small enough to split a batch of 16+ across threads, large enough to amortize.
@@ -191,8 +191,8 @@ void mask_words(int64_t begin, int64_t end, uint64_t seed, uint32_t threshold, T
 void dropout_mask(const at::Tensor& mask, int64_t seed, int64_t threshold, double scale) {
   TORCH_CHECK(mask.device().is_cpu() && mask.is_contiguous() &&
                   (mask.scalar_type() == at::kBFloat16 || mask.scalar_type() == at::kFloat),
-              "rnnkit dropout_mask: mask must be a contiguous CPU bfloat16 or float tensor, got ",
-              mask.scalar_type(), " ", mask.sizes());
+              "rnnkit dropout_mask: mask must be a contiguous CPU bfloat16 or float32 tensor, got ", mask.scalar_type(),
+              " ", mask.sizes(), " on ", mask.device());
   TORCH_CHECK(threshold >= 0 && threshold <= 65536, "rnnkit dropout_mask: threshold must be in [0, 65536]");
   const int64_t n = mask.numel(), words = n / 4;
   const auto thr = static_cast<uint32_t>(threshold);
