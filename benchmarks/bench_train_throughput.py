@@ -8,6 +8,7 @@ with its default precision (bf16 autocast on CPUs with bf16 units) and, for comp
 Rounds alternate between the contenders, so a busy machine slows them alike; medians are reported.
 
     python benchmarks/bench_train_throughput.py [--steps 6] [--rounds 3] [--batch-size 128] [--seq-len 100]
+                                                [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -44,17 +45,18 @@ class UdacityCharRNN(nn.Module):
         return self.fc(self.dropout(out).reshape(-1, out.shape[-1])), hidden
 
 
-def endless(batcher: StreamBatcher):
-    """The batcher's windows epoch after epoch, so a long timing never runs dry."""
+def endless(batcher: StreamBatcher, device: torch.device):
+    """The batcher's windows epoch after epoch on ``device``, so a long timing never runs dry."""
     while True:
-        yield from batcher
+        for x, y in batcher:
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
-def reference_runner(batcher: StreamBatcher, vocab_size: int, hidden: int, layers: int):
+def reference_runner(batcher: StreamBatcher, vocab_size: int, hidden: int, layers: int, device: torch.device):
     torch.manual_seed(0)
-    net = UdacityCharRNN(vocab_size, hidden, layers)
+    net = UdacityCharRNN(vocab_size, hidden, layers).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    batches = endless(batcher)
+    batches = endless(batcher, device)
     state = {"h": None}
 
     def step():
@@ -71,13 +73,13 @@ def reference_runner(batcher: StreamBatcher, vocab_size: int, hidden: int, layer
     return step
 
 
-def rnnkit_runner(batcher: StreamBatcher, vocab_size: int, hidden: int, layers: int, precision: str):
+def rnnkit_runner(batcher: StreamBatcher, vocab_size: int, hidden: int, layers: int, precision: str,
+                  device: torch.device):
     """rnnkit's step exactly as rnnkit.training.Trainer.fit performs it."""
     torch.manual_seed(0)
-    model = LanguageModel(LanguageModelConfig(vocab_size, hidden_size=hidden, num_layers=layers))
+    model = LanguageModel(LanguageModelConfig(vocab_size, hidden_size=hidden, num_layers=layers)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.99), fused=True)  # as the Trainer
-    device = torch.device("cpu")
-    batches = endless(batcher)
+    batches = endless(batcher, device)
     state = {"h": None}
 
     def step():
@@ -94,11 +96,15 @@ def rnnkit_runner(batcher: StreamBatcher, vocab_size: int, hidden: int, layers: 
     return step
 
 
-def timed(step, steps: int) -> float:
-    step()  # warm-up: oneDNN builds its kernels for this shape
+def timed(step, steps: int, device: torch.device) -> float:
+    step()  # warm-up: oneDNN / cuDNN pick their kernels for this shape
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     start, tokens = time.perf_counter(), 0
     for _ in range(steps):
         tokens += step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     return tokens / (time.perf_counter() - start)
 
 
@@ -111,21 +117,25 @@ def main() -> None:
     p.add_argument("--seq-len", type=int, default=100)
     p.add_argument("--hidden-size", type=int, default=512)
     p.add_argument("--num-layers", type=int, default=2)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = p.parse_args()
+    device = torch.device(args.device)
 
     ids, vocab = encode_corpus(resolve_data(args.data))
     batcher = StreamBatcher(ids, args.batch_size, args.seq_len)
-    auto = resolve_precision("auto", torch.device("cpu"))
+    auto = resolve_precision("auto", device)
+    size = (len(vocab), args.hidden_size, args.num_layers)
     contenders = {
-        "reference (Udacity-style, fp32)": reference_runner(batcher, len(vocab), args.hidden_size, args.num_layers),
-        "rnnkit fp32": rnnkit_runner(batcher, len(vocab), args.hidden_size, args.num_layers, "fp32"),
-        f"rnnkit default ({auto})": rnnkit_runner(batcher, len(vocab), args.hidden_size, args.num_layers, auto),
+        "reference (Udacity-style, fp32)": reference_runner(batcher, *size, device),
+        "rnnkit fp32": rnnkit_runner(batcher, *size, "fp32", device),
+        f"rnnkit default ({auto})": rnnkit_runner(batcher, *size, auto, device),
     }
     rates: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(args.rounds):
         for name, step in contenders.items():
-            rates[name].append(timed(step, args.steps))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+            rates[name].append(timed(step, args.steps, device))
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"{os.cpu_count()} CPUs"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {where}; "
           f"{args.num_layers}x{args.hidden_size} LSTM, batch {args.batch_size}x{args.seq_len}, "
           f"{args.rounds} rounds x {args.steps} steps, median chars/s")
     reference = statistics.median(rates[next(iter(rates))])
