@@ -133,9 +133,10 @@ def test_bad_sampling_flags(trained, capsys):
 def test_offline_named_dataset_says_what_to_do(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("RNNKIT_DATA_DIR", raising=False)
     monkeypatch.setenv("RNNKIT_DATASET_URL_TINYSHAKESPEARE", "http://127.0.0.1:9/input.txt")  # nothing listens
-    line = one_line_error(*cli("train", "lm", "--data", "tinyshakespeare", "--out", tmp_path / "r", *TINY,
-                               capsys=capsys)[::2])
-    assert "could not download tinyshakespeare" in line and "--data FILE" in line
+    code, _, err = cli("train", "lm", "--data", "tinyshakespeare", "--out", tmp_path / "r", *TINY, capsys=capsys)
+    notice, line = [line for line in err.splitlines() if line.strip()]  # what it tried, then one error line
+    assert code == 2 and notice == "rnnkit: downloading tinyshakespeare from http://127.0.0.1:9/input.txt"
+    assert line.startswith("rnnkit: could not download tinyshakespeare") and "--data FILE" in line
 
 
 def test_config_file_and_flags(corpus, tmp_path, capsys):

@@ -8,6 +8,7 @@ Each task's flags and handlers live in ``rnnkit.commands.<task>``; this module b
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -84,8 +85,30 @@ def _dispatch(args: argparse.Namespace) -> int:
     return args.handler(args)
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (a StreamHandler would keep the first one)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr)
+        except Exception:  # logging must never raise
+            self.handleError(record)
+
+
+def _show_library_messages() -> None:
+    """rnnkit's own log records at INFO and above (a download, a one-time kernel build, a skipped plot)
+    go to stderr as 'rnnkit: ...' lines; without this Python shows only warnings."""
+    logger = logging.getLogger("rnnkit")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("rnnkit: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rnnkit`` command; returns the process exit code."""
+    _show_library_messages()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -60,7 +60,7 @@ def _load():
         try:
             torch.ops.load_library(str(_build()))
         except (OSError, RuntimeError, subprocess.SubprocessError) as e:
-            logger.warning("rnnkit: fused LSTM kernels unavailable (%s); training uses the slower PyTorch ops "
+            logger.warning("fused LSTM kernels unavailable (%s); training uses the slower PyTorch ops "
                            "(set %s=0 to skip the attempt)", e, KERNELS_ENV)
             return None
     try:
@@ -69,7 +69,7 @@ def _load():
         agrees = False
         logger.debug("kernel self-check failed: %s", e)
     if not agrees:
-        logger.warning("rnnkit: the fused LSTM kernels built here disagree with PyTorch's math; not using them")
+        logger.warning("the fused LSTM kernels built here disagree with PyTorch's math; not using them")
         return None
     return torch.ops.rnnkit
 
@@ -127,7 +127,7 @@ def _build() -> Path:
         if target.exists():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        logger.info("rnnkit: compiling the fused LSTM kernels for this CPU with %s (once, about 10 s)", compiler)
+        logger.info("compiling the fused LSTM kernels for this CPU with %s (once, about 10 s)", compiler)
         # Build beside the target, then rename: concurrent builds each finish whole and the last rename wins.
         fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.part", dir=target.parent)
         os.close(fd)
