@@ -161,9 +161,9 @@ def _gate_weights(w_ih: Tensor, w_hh: Tensor, dtype: torch.dtype) -> Tensor:
     return out
 
 
-def _fused_kernels(compute_dtype: torch.dtype, device: torch.device):
-    """The C++ step kernels (``rnnkit.cells.kernels``) when they apply: bf16 GEMMs on the CPU; else None."""
-    if compute_dtype != torch.bfloat16 or device.type != "cpu":
+def _cpu_kernels(device: torch.device):
+    """The C++ kernels (``rnnkit.cells.kernels``) for tensors on ``device``: loaded on the CPU, else None."""
+    if device.type != "cpu":
         return None
     from rnnkit.cells.kernels import lstm_kernels
 
@@ -312,8 +312,7 @@ class _LSTMLayer(torch.autograd.Function):
             # xh[t] = [x_t | h_{t-1}] (B, I + H): each step's pre-activations are ONE GEMM with
             # K = I + H, and the weight gradient one GEMM over all T*B rows. xh[T] holds h_{T-1} only.
             xh = torch.empty((T + 1, B, input_size + H), dtype=cd, device=dev)
-            xh[:T, :, :input_size].copy_(x)
-            xh[T, :, :input_size].zero_()
+            xh[:T, :, :input_size].copy_(x)  # (xh[T, :, :I] is never read)
             h_slots = xh[..., input_size:]  # (T + 1, B, H): h0, h_0, ..., h_{T-1}; the output is h_slots[1:]
             cs = ws.take((T + 1, B, H), sd, dev)  # cs[0] = c0, cs[t + 1] = c_t
             if h0 is None:
@@ -335,7 +334,7 @@ class _LSTMLayer(torch.autograd.Function):
                     return torch.mm(v, w_t, out=out) if bias is None else torch.addmm(bias, v, w_t, out=out)
 
             # The recurrence: per step one GEMM (M = B) and the cell's pointwise math.
-            kernels = _fused_kernels(cd, dev)
+            kernels = _cpu_kernels(dev) if cd == torch.bfloat16 else None  # the step kernels are bf16-only
             if kernels is not None:
                 saved = (ws.take((T, B, 4 * H), cd, dev),)  # the pre-activations of every step
                 _forward_loop_fused(kernels, xh, gemm, cs, *saved)
@@ -426,7 +425,7 @@ def fast_dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     if not 0.0 <= p < 1.0:
         raise ValueError(f"fast_dropout: p must be in [0, 1), got {p}")
     threshold, scale = round(p * 65536), 1.0 / (1.0 - p)  # P(keep) = 1 - threshold / 65536
-    kernels = _fused_kernels(torch.bfloat16, x.device) if x.dtype in (torch.bfloat16, torch.float32) else None
+    kernels = _cpu_kernels(x.device) if x.dtype in (torch.bfloat16, torch.float32) else None
     if kernels is not None:
         mask = torch.empty(x.shape, dtype=x.dtype, device=x.device)
         seed = int(torch.randint(-(2**63), 2**63 - 1, (), dtype=torch.int64))  # advances the global generator
