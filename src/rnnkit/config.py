@@ -13,7 +13,7 @@ import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -101,9 +101,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        return cls(data=build_section(DataConfig, d.get("data", {}), "data"),
-                   model=build_section(LanguageModelConfig, d.get("model", {}), "model"),
-                   train=build_section(TrainConfig, d.get("train", {}), "train"))
+        return build_run_config(cls, d)
 
     def validate(self) -> RunConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""
@@ -142,6 +140,18 @@ def with_default_time(config, seconds: float):
     if t.max_steps is None and t.epochs is None and t.time is None:
         return dataclasses.replace(config, train=dataclasses.replace(t, time=seconds))
     return config
+
+
+def build_run_config(cls, values: dict[str, Any], **prepared: dict[str, Any]):
+    """Run config ``cls`` (a dataclass whose fields are its sections) from TOML-shaped ``values``.
+
+    One-line errors for an unknown section (e.g. a typo'd [trian]) or setting; ``prepared`` gives a
+    section's table after task-specific conversion (lists to tuples, task defaults) in place of the raw one.
+    """
+    names = tuple(f.name for f in fields(cls))
+    check_sections(values, names)
+    types = get_type_hints(cls)
+    return cls(**{name: build_section(types[name], prepared.get(name, values.get(name, {})), name) for name in names})
 
 
 def build_section(cls, values: dict[str, Any], section: str):

@@ -103,7 +103,6 @@ def _log(message: str) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
-    from rnnkit.config import check_sections
     from rnnkit.tasks.classify import ClassifyConfig, format_report, train_classifier
 
     extra: dict[str, dict[str, Any]] = {}
@@ -117,7 +116,6 @@ def train(args: argparse.Namespace) -> int:
         if getattr(args, name):
             extra.setdefault(section, {})[field] = value
     values = sections(args, CLASSIFY_FLAGS, extra)
-    check_sections(values, ("data", "model", "train"))
     summary = train_classifier(ClassifyConfig.from_dict(values), args.out, show_progress=not args.no_progress,
                                log=_log)
     if "folds" in summary:  # cross-validation

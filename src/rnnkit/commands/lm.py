@@ -78,11 +78,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def train(args: argparse.Namespace) -> int:
-    from rnnkit.config import RunConfig, check_sections
+    from rnnkit.config import RunConfig
     from rnnkit.tasks.lm import train_lm
 
     values = _overrides(args)
-    check_sections(values, ("data", "model", "train"))
     summary = train_lm(RunConfig.from_dict(values), args.out, show_progress=not args.no_progress,
                        log=lambda m: print(m, file=sys.stderr))
     return report_training(summary, args.out, summary["token"])

@@ -39,11 +39,9 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
 
 
 def train(args: argparse.Namespace) -> int:
-    from rnnkit.config import check_sections
     from rnnkit.tasks.ngram import NgramRunConfig, train_ngram
 
     values = sections(args, NGRAM_FLAGS, {"data": {"lowercase": True}} if args.lowercase else None)
-    check_sections(values, ("data", "model"))
     summary = train_ngram(NgramRunConfig.from_dict(values), args.out, log=lambda m: print(m, file=sys.stderr))
     val = summary["validation"]
     tail = (f"; validation {val['nats_per_token']:.4f} nats/token ({val['bits_per_token']:.4f} bits/token, "

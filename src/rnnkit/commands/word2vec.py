@@ -67,7 +67,6 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
 
 
 def train(args: argparse.Namespace) -> int:
-    from rnnkit.config import check_sections
     from rnnkit.tasks.word2vec import Word2VecRunConfig
     from rnnkit.tasks.word2vec import train as train_w2v
 
@@ -77,7 +76,6 @@ def train(args: argparse.Namespace) -> int:
     if args.keep_case:
         extra["data"]["lowercase"] = False
     values = sections(args, W2V_FLAGS, extra)
-    check_sections(values, ("data", "model"))
     summary = train_w2v(Word2VecRunConfig.from_dict(values), args.out, log=lambda m: print(m, file=sys.stderr))
     print(f"rnnkit: {summary['vocab_size']:,} words, {summary['corpus_words']:,} corpus words in "
           f"{summary['train_seconds']:.1f}s ({summary['words_per_second']:,.0f} words/s); saved {args.out}",

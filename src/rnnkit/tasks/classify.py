@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import PRECISIONS, TrainConfig, build_section, raise_first
+from rnnkit.config import PRECISIONS, TrainConfig, build_run_config, raise_first
 from rnnkit.data.labeled import LabeledData, class_weights, read_labeled, stratified_folds, stratified_split
 from rnnkit.data.padded import BucketBatcher, sorted_batches
 from rnnkit.data.words import TokenizerConfig, WordVocab, tokenize
@@ -87,9 +87,7 @@ class ClassifyConfig:
                 data[key] = (data[key],)
             if key in data:
                 data[key] = tuple(str(v) for v in data[key])
-        return cls(data=build_section(ClassifyDataConfig, data, "data"),
-                   model=build_section(ClassifierConfig, d.get("model", {}), "model"),
-                   train=build_section(TrainConfig, {**TRAIN_DEFAULTS, **d.get("train", {})}, "train"))
+        return build_run_config(cls, d, data=data, train={**TRAIN_DEFAULTS, **d.get("train", {})})
 
     def validate(self) -> ClassifyConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""

@@ -18,7 +18,7 @@ import torch
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import TrainConfig, build_section, check_sections, with_default_time
+from rnnkit.config import TrainConfig, build_run_config, with_default_time
 from rnnkit.data.datasets import data_dir
 from rnnkit.data.pairs import (
     BOS,
@@ -73,10 +73,7 @@ class ConditionalRunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConditionalRunConfig:
-        check_sections(d, ("data", "model", "train"))
-        return cls(data=build_section(LabelledDataConfig, d.get("data", {}), "data"),
-                   model=build_section(ConditionalLMConfig, d.get("model", {}), "model"),
-                   train=build_section(TrainConfig, d.get("train", {}), "train"))
+        return build_run_config(cls, d)
 
     def validate(self) -> ConditionalRunConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""

@@ -14,7 +14,7 @@ import torch
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import LEVELS, DataConfig, build_section, raise_first
+from rnnkit.config import LEVELS, DataConfig, build_run_config, raise_first
 from rnnkit.data import CharVocab, encode_corpus, read_text, resolve_data, split_train_val
 from rnnkit.data.words import TokenizerConfig, WordVocab, tokenize
 from rnnkit.errors import RnnkitError
@@ -48,8 +48,7 @@ class NgramRunConfig:
         model = dict(d.get("model", {}))
         if model.get("discounts") is not None:
             model["discounts"] = tuple(model["discounts"])
-        return cls(data=build_section(DataConfig, d.get("data", {}), "data"),
-                   model=build_section(NgramConfig, model, "model"))
+        return build_run_config(cls, d, model=model)
 
     def validate(self) -> NgramRunConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""

@@ -19,7 +19,7 @@ import torch
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import TrainConfig, build_section, check_sections, raise_first, with_default_time
+from rnnkit.config import TrainConfig, build_run_config, raise_first, with_default_time
 from rnnkit.data.datasets import resolve_data
 from rnnkit.data.pairs import (
     BOS,
@@ -78,10 +78,7 @@ class Seq2SeqRunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Seq2SeqRunConfig:
-        check_sections(d, ("data", "model", "train"))
-        return cls(data=build_section(Seq2SeqDataConfig, d.get("data", {}), "data"),
-                   model=build_section(Seq2SeqConfig, d.get("model", {}), "model"),
-                   train=build_section(TrainConfig, d.get("train", {}), "train"))
+        return build_run_config(cls, d)
 
     def validate(self) -> Seq2SeqRunConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import build_section
+from rnnkit.config import build_run_config
 from rnnkit.data import read_text, resolve_data
 from rnnkit.data.vectors import load_word2vec, save_word2vec
 from rnnkit.data.words import TokenizerConfig, tokenize
@@ -58,8 +58,7 @@ class Word2VecRunConfig:
             data["data"] = (data["data"],)
         elif data.get("data") is not None:
             data["data"] = tuple(data["data"])
-        return cls(data=build_section(Word2VecDataConfig, data, "data"),
-                   model=build_section(Word2VecConfig, d.get("model", {}), "model"))
+        return build_run_config(cls, d, data=data)
 
 
 def read_sentences(data: Word2VecDataConfig) -> list[list[str]]:
