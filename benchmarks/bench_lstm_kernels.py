@@ -9,7 +9,7 @@ reported together with the ratio to the reference.
                    dropout 0.5, linear head, Adam lr 1e-3
     nn.LSTM fp32   embedding -> nn.LSTM -> dropout -> linear, AdamW, fp32
     nn.LSTM bf16   the same under torch.autocast("cpu", dtype=torch.bfloat16)
-    fast_lstm fp32 the same model with the LSTM computed by rnnkit.cells.fast_lstm in fp32
+    fast_lstm fp32 the same model with the LSTM computed by rnnkit.engine.fast_lstm in fp32
     fast_lstm bf16 the same with compute_dtype=torch.bfloat16 (head under autocast)
     fast_lstm bf16 fd  the same, with rnnkit's fast_dropout also before the head (the LSTM's
                    inter-layer dropout is fast_dropout in every fast_lstm variant)
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnkit.cells.fast_lstm import fast_dropout, fast_lstm
+from rnnkit.engine.fast_lstm import fast_dropout, fast_lstm
 
 VOCAB_SIZE = 65  # tiny-shakespeare's character set
 EMBEDDING_SIZE = 128

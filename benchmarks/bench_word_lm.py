@@ -41,12 +41,14 @@ def main() -> None:
     wall = time.monotonic() - start
 
     from rnnkit.generate import SamplingConfig, sample_text
-    from rnnkit.tasks.lm import eval_lm, load_corpus, load_lm
+    from rnnkit.runs import evaluate, open_run
+    from rnnkit.tasks.lm import load_corpus
 
-    result = eval_lm(out, device="cpu")
+    result = evaluate(out, device="cpu")
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in rows if "loss" in r]
-    model, vocab, config = load_lm(out)
+    run = open_run(out)
+    model, vocab, config = run.model, run.vocab, run.config
     _, train_ids, val_ids, _ = load_corpus(config.data, vocab)
     kn = kneser_ney_perplexity(train_ids, val_ids, len(vocab), args.kn_order)
     m = config.model

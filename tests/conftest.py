@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnkit.config import DataConfig, RunConfig, TrainConfig
+from rnnkit.config import TrainConfig
+from rnnkit.tasks.lm import DataConfig, RunConfig
 from rnnkit.models import LanguageModelConfig
 
 # Tests use tiny tensors: one thread each is fastest, and immune to OpenMP spin-waiting when the

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.cells.fast_lstm import fast_dropout, fast_lstm
+from rnnkit.engine.fast_lstm import fast_dropout, fast_lstm
 
 B, T, I, H = 3, 7, 5, 6
 
@@ -153,7 +153,7 @@ def test_bf16_out_dtype_is_the_contiguous_bf16_output():
 def test_prepacked_recurrent_gemm_equals_addmm(monkeypatch):
     # The time loops' GEMMs run through oneDNN's prepacked linear where it is available; the plain
     # addmm fallback must give the very same bits (forward and every gradient).
-    import rnnkit.cells.fast_lstm as fl
+    import rnnkit.engine.fast_lstm as fl
 
     torch.manual_seed(0)
     lstm = nn.LSTM(I, H, 2, batch_first=True)
@@ -174,7 +174,7 @@ def test_prepacked_recurrent_gemm_equals_addmm(monkeypatch):
 
 
 def test_packed_gemm_falls_back_when_the_op_fails(monkeypatch):
-    import rnnkit.cells.fast_lstm as fl
+    import rnnkit.engine.fast_lstm as fl
 
     class NoMkldnn:
         def __getattr__(self, name):

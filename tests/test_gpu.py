@@ -12,7 +12,7 @@ import torch
 
 from rnnkit.generate import SamplingConfig, generate_tokens
 from rnnkit.layers import Recurrent
-from rnnkit.tasks.lm import eval_lm, load_lm, train_lm
+from rnnkit.runs import evaluate, open_run, resume, train
 from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.gpu
@@ -40,11 +40,13 @@ def test_cudnn_equals_our_cells_on_cuda(cell):
 @pytest.mark.parametrize("precision", ["bf16", "fp16", "fp32"])
 def test_trains_on_cuda_and_the_checkpoint_loads_on_cpu(corpus, tmp_path, precision, monkeypatch):
     config = tiny_config(corpus, device="cuda", precision=precision, max_steps=40, eval_every=20, lr=2e-2)
-    summary = train_lm(config, tmp_path / "run", show_progress=False, log=lambda m: None)
-    cpu_model, vocab, _ = load_lm(tmp_path / "run", "cpu")
+    summary = train("lm", config, tmp_path / "run", show_progress=False, log=lambda m: None)
+    run = open_run(tmp_path / "run", "cpu")
+    cpu_model, vocab, _ = run.model, run.vocab, run.config
     best = summary["best_val"]
     assert best < math.log(len(vocab)) - 0.5, best  # well below a uniform guess: it learned in 40 steps
-    gpu_model, _, _ = load_lm(tmp_path / "run", "cuda")
+    run = open_run(tmp_path / "run", "cuda")
+    gpu_model, _, _ = run.model, run.vocab, run.config
     ids = torch.as_tensor(vocab.encode("ANNA: the sky is red"))[None]
     # cuDNN and cuBLAS round fp32 operands to TF32 by default; the weights must agree, not those roundings
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
@@ -53,13 +55,14 @@ def test_trains_on_cuda_and_the_checkpoint_loads_on_cpu(corpus, tmp_path, precis
         cpu_logits, _ = cpu_model(ids)
         gpu_logits, _ = gpu_model(ids.cuda())
     torch.testing.assert_close(gpu_logits.cpu(), cpu_logits, rtol=1e-5, atol=1e-5)
-    assert abs(eval_lm(tmp_path / "run", device="cuda")["nats_per_token"] - best) < 2e-2  # fp32 eval vs {precision}
+    assert abs(evaluate(tmp_path / "run", device="cuda")["nats_per_token"] - best) < 2e-2  # fp32 eval vs {precision}
 
 
 def test_sampling_on_cuda_is_seeded_and_streams_like_recomputation(corpus, tmp_path):
-    train_lm(tiny_config(corpus, device="cuda", max_steps=10), tmp_path / "run", show_progress=False,
+    train("lm", tiny_config(corpus, device="cuda", max_steps=10), tmp_path / "run", show_progress=False,
              log=lambda m: None)
-    model, vocab, _ = load_lm(tmp_path / "run", "cuda")
+    run = open_run(tmp_path / "run", "cuda")
+    model, vocab, _ = run.model, run.vocab, run.config
     prime = torch.as_tensor(vocab.encode("ANNA"))
     cfg = SamplingConfig(length=40, greedy=True)
     streamed = torch.stack(list(generate_tokens(model, prime, cfg)), dim=1)[0]  # (40,)

@@ -1,4 +1,4 @@
-"""The C++ step kernels (rnnkit.cells.kernels): built here, equal to the PyTorch-ops path, and a clean fallback."""
+"""The C++ step kernels (rnnkit.engine.kernels): built here, equal to the PyTorch-ops path, and a clean fallback."""
 
 import logging
 import shutil
@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-import rnnkit.cells.fast_lstm as fl
-from rnnkit.cells import kernels
-from rnnkit.cells.fast_lstm import fast_dropout, fast_lstm
+import rnnkit.engine.fast_lstm as fl
+from rnnkit.engine import kernels
+from rnnkit.engine.fast_lstm import fast_dropout, fast_lstm
 
 B, T, I, H = 16, 24, 20, 32
 
@@ -140,7 +140,7 @@ def test_no_compiler_means_pytorch_ops_and_one_warning(monkeypatch, caplog):
     monkeypatch.setenv("PATH", "/nonexistent")  # and no c++ either
     assert kernels.compilers() == []
     monkeypatch.setattr(kernels, "_registered", lambda: False)  # as in a process that never built them
-    with caplog.at_level(logging.WARNING, logger="rnnkit.cells.kernels"):
+    with caplog.at_level(logging.WARNING, logger="rnnkit.engine.kernels"):
         assert kernels._load() is None
     (record,) = caplog.records
     assert "no C++ compiler found" in record.getMessage() and "RNNKIT_KERNELS=0" in record.getMessage()
@@ -160,7 +160,7 @@ def test_compile_failure_is_reported_not_raised(monkeypatch, tmp_path, caplog):
     monkeypatch.setattr(kernels, "_registered", lambda: False)
     if not compiler_present():
         pytest.skip("no C++ compiler on this machine")
-    with caplog.at_level(logging.WARNING, logger="rnnkit.cells.kernels"):
+    with caplog.at_level(logging.WARNING, logger="rnnkit.engine.kernels"):
         assert kernels._load() is None
     assert "compiling broken.cpp with" in caplog.text and "failed" in caplog.text
     assert not list((kernels.cache_dir() / "kernels").glob("*.part"))  # no half-written library left behind

@@ -166,7 +166,7 @@ def test_errors_are_one_line(call, message):
 
 
 def test_auto_backend_picks_the_fast_path_and_agrees_with_fused(monkeypatch):
-    import rnnkit.cells.fast_lstm as fast
+    import rnnkit.engine.fast_lstm as fast
 
     torch.manual_seed(0)
     layer = Recurrent("lstm", I, H, num_layers=2)  # backend "auto"

@@ -15,7 +15,7 @@ import torch.serialization
 from rnnkit import checkpoint as ckpt
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks import lm
-from rnnkit.tasks.lm import eval_lm, load_lm, train_lm
+from rnnkit.runs import evaluate, open_run, resume, train
 from rnnkit.training.trainer import TrainingInterrupted
 from tests.conftest import tiny_config
 
@@ -34,7 +34,7 @@ def assert_same_weights(a, b):
 
 def test_train_writes_a_complete_run_directory(corpus, tmp_path):
     out = tmp_path / "run"
-    summary = train_lm(tiny_config(corpus), out, **quiet)
+    summary = train("lm", tiny_config(corpus), out, **quiet)
     assert summary["step"] == 12
     for name in ("config.json", "vocab.json", "last.pt", "best.pt", "metrics.jsonl", "loss.png"):
         assert (out / name).is_file(), name
@@ -51,7 +51,7 @@ def test_interrupted_run_resumes_to_identical_weights(corpus, tmp_path, batching
     # 40 steps cross an epoch boundary (the corpus gives 9 windows of 4x16 per epoch)
     config = tiny_config(corpus, max_steps=40)
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, batching=batching))
-    train_lm(config, tmp_path / "straight", **quiet)
+    train("lm", config, tmp_path / "straight", **quiet)
 
     calls = {"n": 0}
     real_loss = lm.lm_loss
@@ -64,12 +64,12 @@ def test_interrupted_run_resumes_to_identical_weights(corpus, tmp_path, batching
 
     monkeypatch.setattr(lm, "lm_loss", interrupt_at_step_17)
     with pytest.raises(TrainingInterrupted) as info:
-        train_lm(config, tmp_path / "interrupted", **quiet)
+        train("lm", config, tmp_path / "interrupted", **quiet)
     assert info.value.step == 16
     monkeypatch.setattr(lm, "lm_loss", real_loss)
     assert ckpt.load_tensors(tmp_path / "interrupted" / "last.pt")["state"]["step"] == 16
 
-    summary = train_lm(lm.resume_config(tmp_path / "interrupted"), tmp_path / "interrupted", resume=True, **quiet)
+    summary = resume(tmp_path / "interrupted", **quiet)
     assert summary["step"] == 40
     assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "interrupted"))
     # metrics are not duplicated by the resume
@@ -81,7 +81,7 @@ def test_interrupted_run_resumes_to_identical_weights(corpus, tmp_path, batching
 def test_crash_after_a_checkpoint_resumes_exactly(corpus, tmp_path, monkeypatch):
     """kill -9 after a checkpoint: nothing saved at the crash, resume from the last periodic save."""
     config = tiny_config(corpus, max_steps=20, save_every=0.0)  # save last.pt after every step
-    train_lm(config, tmp_path / "straight", **quiet)
+    train("lm", config, tmp_path / "straight", **quiet)
     real_loss, calls = lm.lm_loss, {"n": 0}
 
     def crash_at_step_11(*args):
@@ -92,10 +92,10 @@ def test_crash_after_a_checkpoint_resumes_exactly(corpus, tmp_path, monkeypatch)
 
     monkeypatch.setattr(lm, "lm_loss", crash_at_step_11)
     with pytest.raises(SystemExit):
-        train_lm(config, tmp_path / "crashed", **quiet)
+        train("lm", config, tmp_path / "crashed", **quiet)
     monkeypatch.setattr(lm, "lm_loss", real_loss)
     assert ckpt.load_tensors(tmp_path / "crashed" / "last.pt")["state"]["step"] == 10
-    train_lm(lm.resume_config(tmp_path / "crashed"), tmp_path / "crashed", resume=True, **quiet)
+    resume(tmp_path / "crashed", **quiet)
     assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "crashed"))
 
 
@@ -111,7 +111,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(corpus, tmp_path, monkeyp
     monkeypatch.setattr(lm, "lm_loss", nan_at_step_6)
     message = r"loss became nan at step 6; stopped, the last good checkpoint .*last.pt is kept"
     with pytest.raises(RnnkitError, match=message):
-        train_lm(config, tmp_path / "run", **quiet)
+        train("lm", config, tmp_path / "run", **quiet)
     payload = ckpt.load_tensors(tmp_path / "run" / "last.pt")
     assert payload["state"]["step"] == 5
     assert all(torch.isfinite(t).all() for t in payload["model"].values())
@@ -119,9 +119,11 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(corpus, tmp_path, monkeyp
 
 def test_save_load_gives_identical_logits(corpus, tmp_path):
     out = tmp_path / "run"
-    train_lm(tiny_config(corpus, max_steps=6, eval_every=3), out, **quiet)
-    model, vocab, config = load_lm(out)
-    twin, _, _ = load_lm(out)
+    train("lm", tiny_config(corpus, max_steps=6, eval_every=3), out, **quiet)
+    run = open_run(out)
+    model, vocab, config = run.model, run.vocab, run.config
+    run = open_run(out)
+    twin, _, _ = run.model, run.vocab, run.config
     ids = torch.from_numpy(vocab.encode("ANNA: the sea is blue")).unsqueeze(0)
     assert config.model.vocab_size == len(vocab)
     torch.testing.assert_close(model(ids)[0], twin(ids)[0], rtol=0, atol=0)
@@ -132,14 +134,15 @@ def test_save_load_gives_identical_logits(corpus, tmp_path):
 def test_checkpoint_saved_from_cuda_loads_on_cpu(corpus, tmp_path):
     """Simulate a GPU-trained checkpoint by tagging every storage as cuda:0 when saving."""
     out = tmp_path / "run"
-    train_lm(tiny_config(corpus, max_steps=3), out, **quiet)
+    train("lm", tiny_config(corpus, max_steps=3), out, **quiet)
     cpu_payload = ckpt.load_tensors(out / "best.pt")
     with mock.patch.object(torch.serialization, "location_tag", lambda storage: "cuda:0"):
         ckpt.save_tensors(out / "best.pt", {k: v for k, v in cpu_payload.items() if k != "format_version"})
     if not torch.cuda.is_available():  # the file really claims CUDA: a plain load fails here
         with pytest.raises(RuntimeError, match="CUDA"):
             torch.load(io.BytesIO((out / "best.pt").read_bytes()), weights_only=True)
-    model, _, _ = load_lm(out)
+    run = open_run(out)
+    model, _, _ = run.model, run.vocab, run.config
     assert next(model.parameters()).device.type == "cpu"
     assert_same_weights(model.state_dict(), cpu_payload["model"])
 
@@ -156,22 +159,22 @@ def test_checkpoints_refuse_pickled_code(tmp_path):
 
 def test_eval_reports_nats_bits_and_perplexity(corpus, tmp_path):
     out = tmp_path / "run"
-    summary = train_lm(tiny_config(corpus, max_steps=10), out, **quiet)
-    result = eval_lm(out, device="cpu")
+    summary = train("lm", tiny_config(corpus, max_steps=10), out, **quiet)
+    result = evaluate(out, device="cpu")
     assert math.isclose(result["bits_per_token"], result["nats_per_token"] / math.log(2))
     assert math.isclose(result["perplexity"], math.exp(result["nats_per_token"]))
     assert math.isclose(result["nats_per_token"], summary["best_val"], rel_tol=1e-6)
-    on_file = eval_lm(out, data=str(corpus), device="cpu")
+    on_file = evaluate(out, data=str(corpus), device="cpu")
     assert on_file["tokens"] == len(corpus.read_text())
 
 
 def test_time_budget_stops_the_run(corpus, tmp_path):
     config = tiny_config(corpus, max_steps=None, time=1.0)
-    summary = train_lm(config, tmp_path / "run", **quiet)
+    summary = train("lm", config, tmp_path / "run", **quiet)
     assert 1.0 <= summary["elapsed"] < 5.0
 
 
 def test_existing_run_directory_is_not_overwritten(corpus, tmp_path):
-    train_lm(tiny_config(corpus, max_steps=2), tmp_path / "run", **quiet)
+    train("lm", tiny_config(corpus, max_steps=2), tmp_path / "run", **quiet)
     with pytest.raises(RnnkitError, match="already holds a run; continue it with 'rnnkit train --resume"):
-        train_lm(tiny_config(corpus, max_steps=2), tmp_path / "run", **quiet)
+        train("lm", tiny_config(corpus, max_steps=2), tmp_path / "run", **quiet)

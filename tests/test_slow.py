@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from rnnkit.generate import SamplingConfig, sample_text
-from rnnkit.tasks.lm import eval_lm, load_lm, train_lm
+from rnnkit.runs import evaluate, open_run, resume, train
 from tests.conftest import SHARED_DATA, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -25,11 +25,12 @@ def test_a_small_model_learns_shakespeare(tmp_path, cell, precision):
                          warmup_steps=20, precision=precision)
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, cell=cell, hidden_size=128,
                                                                    embedding_size=32, dropout=0.0))
-    summary = train_lm(config, tmp_path / "run", show_progress=False, log=lambda *_: None)
+    summary = train("lm", config, tmp_path / "run", show_progress=False, log=lambda *_: None)
     # a unigram model of this text scores ~3.3 nats/char; 400 steps of a 2x128 RNN get well below 2.2
     assert summary["best_val"] < 2.2, summary
-    assert eval_lm(tmp_path / "run", device="cpu")["nats_per_token"] < 2.2
-    model, vocab, _ = load_lm(tmp_path / "run")
+    assert evaluate(tmp_path / "run", device="cpu")["nats_per_token"] < 2.2
+    run = open_run(tmp_path / "run")
+    model, vocab, _ = run.model, run.vocab, run.config
     sample = sample_text(model, vocab, "KING", SamplingConfig(length=400, temperature=0.5, seed=0))[0]
     words = set(sample.lower().split())
     assert words & {"the", "and", "i", "to", "of", "my", "you", "a"}, sample

@@ -10,11 +10,11 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.cli import main
-from rnnkit.config import DataConfig
+from rnnkit.tasks.lm import DataConfig
 from rnnkit.data.words import WordVocab
 from rnnkit.generate import SamplingConfig, sample_text
 from rnnkit.tasks import lm
-from rnnkit.tasks.lm import eval_lm, load_lm, train_lm
+from rnnkit.runs import evaluate, open_run, resume, train
 from rnnkit.training.trainer import TrainingInterrupted
 from tests.conftest import SHARED_DATA, tiny_config
 
@@ -42,13 +42,13 @@ def word_config(path, **train):
 @pytest.fixture(scope="module")
 def trained(scripts, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "words"
-    summary = train_lm(word_config(scripts, max_steps=150), out, **quiet)
+    summary = train("lm", word_config(scripts, max_steps=150), out, **quiet)
     return out, summary
 
 
 def test_vocabulary_comes_from_the_training_split(trained, scripts):
     out, summary = trained
-    vocab = lm.load_vocab(out)
+    vocab = open_run(out).vocab
     assert isinstance(vocab, WordVocab) and summary["token"] == "word"
     assert {"jerry", ":", "\n", "?", "george"} <= set(vocab.tokens)
     _, train_ids, val_ids, _ = lm.load_corpus(word_config(scripts).data)
@@ -58,9 +58,10 @@ def test_vocabulary_comes_from_the_training_split(trained, scripts):
 
 def test_it_learns_and_samples_script_like_text(trained):
     out, summary = trained
-    ev = eval_lm(out, device="cpu")
+    ev = evaluate(out, device="cpu")
     assert ev["token"] == "word" and ev["perplexity"] < 250  # uniform over the vocabulary would be ~1,600
-    model, vocab, _ = load_lm(out)
+    run = open_run(out)
+    model, vocab, _ = run.model, run.vocab, run.config
     text = sample_text(model, vocab, "jerry:", SamplingConfig(length=200, top_k=5, seed=3))[0]
     assert text.startswith("jerry:")
     assert not re.search(r" [.,?!:]", text)  # detokenized: no "word ." spacing
@@ -70,7 +71,8 @@ def test_it_learns_and_samples_script_like_text(trained):
 
 def test_streamed_sample_equals_the_returned_text(trained):
     out, _ = trained
-    model, vocab, _ = load_lm(out)
+    run = open_run(out)
+    model, vocab, _ = run.model, run.vocab, run.config
     pieces: list[str] = []
     cfg = SamplingConfig(length=80, temperature=0.8, seed=5)
     text = sample_text(model, vocab, "elaine: what", cfg, stream=pieces.append)[0]
@@ -88,7 +90,7 @@ def test_cli_samples_and_evaluates_in_words(trained, capsys):
 
 def test_word_run_resumes_to_identical_weights(scripts, tmp_path, monkeypatch):
     config = word_config(scripts, max_steps=30, eval_every=10)
-    train_lm(config, tmp_path / "straight", **quiet)
+    train("lm", config, tmp_path / "straight", **quiet)
     real_loss, calls = lm.lm_loss, {"n": 0}
 
     def interrupt_at_step_12(*args):
@@ -99,9 +101,9 @@ def test_word_run_resumes_to_identical_weights(scripts, tmp_path, monkeypatch):
 
     monkeypatch.setattr(lm, "lm_loss", interrupt_at_step_12)
     with pytest.raises(TrainingInterrupted):
-        train_lm(config, tmp_path / "interrupted", **quiet)
+        train("lm", config, tmp_path / "interrupted", **quiet)
     monkeypatch.setattr(lm, "lm_loss", real_loss)
-    train_lm(lm.resume_config(tmp_path / "interrupted"), tmp_path / "interrupted", resume=True, **quiet)
+    resume(tmp_path / "interrupted", **quiet)
     a = ckpt.load_tensors(tmp_path / "straight" / ckpt.LAST_FILE)["model"]
     b = ckpt.load_tensors(tmp_path / "interrupted" / ckpt.LAST_FILE)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -117,11 +119,12 @@ def test_embeddings_initialise_the_word_embedding(scripts, tmp_path):
     config = word_config(scripts, max_steps=1, lr=1e-9, warmup_steps=1)
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, embeddings=str(path)))
     logged: list[str] = []
-    train_lm(config, tmp_path / "run", show_progress=False, log=logged.append)
+    train("lm", config, tmp_path / "run", show_progress=False, log=logged.append)
     assert any("initialised 2 of" in m for m in logged)  # "notaword" is not in the vocabulary
-    model, vocab, _ = load_lm(tmp_path / "run")
+    run = open_run(tmp_path / "run")
+    model, vocab, _ = run.model, run.vocab, run.config
     got = model.embedding.weight[vocab.index["george"]].detach()
     assert torch.allclose(got, torch.as_tensor(vectors[1]), atol=1e-6)  # lr 1e-9: one step leaves it in place
     bad = dataclasses.replace(config, model=dataclasses.replace(config.model, embedding_size=16))
     with pytest.raises(Exception, match="--embedding-size 32"):
-        train_lm(bad, tmp_path / "run2", **quiet)
+        train("lm", bad, tmp_path / "run2", **quiet)

@@ -17,8 +17,10 @@ Every file is written atomically (temp file + rename), so a crash mid-save keeps
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +93,75 @@ def find_weights(run_dir: Path) -> Path:
             return run_dir / name
     raise RnnkitError(f"{run_dir} has no checkpoint (best.pt or last.pt); "
                       f"train with 'rnnkit train TASK --out {run_dir}'")
+
+
+def _size_fields(model_config: Any) -> dict[str, int]:
+    """The integer settings of a model config (e.g. ``hidden_size``), to name the one that does not fit."""
+    if not dataclasses.is_dataclass(model_config):
+        return {}
+    return {f.name: v for f in dataclasses.fields(model_config)
+            if isinstance(v := getattr(model_config, f.name), int) and not isinstance(v, bool)}
+
+
+def check_state_dict(expected: dict[str, torch.Tensor], stored: Any, weights: Path, model_config: Any) -> None:
+    """A one-line error unless ``stored`` (a checkpoint's weights) has exactly the tensors of ``expected``.
+
+    ``expected`` comes from a model built on the meta device, so a config.json edited to a huge size is
+    caught here, before any memory is allocated. The message names the config field that disagrees when
+    one can be told from the shapes.
+    """
+    config_file = weights.parent / CONFIG_FILE
+    if not isinstance(stored, dict) or not all(isinstance(v, torch.Tensor) for v in stored.values()):
+        raise RnnkitError(f"{weights} holds no model weights; is it a checkpoint made by 'rnnkit train'?")
+    missing = sorted(set(expected) - set(stored))
+    extra = sorted(set(stored) - set(expected))
+    if missing or extra:
+        what = f"lacks {missing[0]}" if missing else f"has an unexpected {extra[0]}"
+        raise RnnkitError(f"{weights} {what}: its model does not match {config_file} (edited, or from another "
+                          "rnnkit?); retrain or restore the run's config.json")
+    for name, tensor in expected.items():
+        got, want = tuple(stored[name].shape), tuple(tensor.shape)
+        if got == want:
+            continue
+        sizes = _size_fields(model_config)
+        # the field behind a wrong dimension divides it, and does not divide what the checkpoint has there
+        pairs = [(w, g) for w, g in zip(want, got) if w != g] if len(want) == len(got) else []
+        culprits = [k for k, v in sizes.items() if v > 1 and any(w % v == 0 and g % v for w, g in pairs)]
+        field = f"model.{culprits[0]}={sizes[culprits[0]]}" if culprits else "its [model] section"
+        raise RnnkitError(f"{config_file} does not match {weights.name}: {field} makes {name} {list(want)}, "
+                          f"the checkpoint has {list(got)}; restore the run's config.json or retrain")
+
+
+def _check_plausible_sizes(stored: Any, weights: Path, model_config: Any) -> None:
+    """Refuse a size setting far beyond every dimension of the checkpoint's tensors (say a hidden_size of 10^9)
+    before even a meta-device model is built from it."""
+    if not isinstance(stored, dict):
+        return
+    largest = max((max(t.shape) for t in stored.values() if isinstance(t, torch.Tensor) and t.dim()), default=1)
+    for name, value in _size_fields(model_config).items():
+        if value > 64 * largest:
+            raise RnnkitError(f"{weights.parent / CONFIG_FILE} does not match {weights.name}: model.{name}={value} is "
+                              f"far larger than any tensor in it (largest dimension {largest}); restore the run's "
+                              "config.json or retrain")
+
+
+def load_model(build: Callable[[], torch.nn.Module], weights: Path, model_config: Any,
+               device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Build the model of ``model_config`` and load ``weights`` into it, in eval mode on ``device``.
+
+    The model is first built on the meta device (no memory) and its tensor shapes compared with the
+    checkpoint's, so a tampered size fails in one line instead of reaching the allocator.
+    """
+    weights = Path(weights)
+    payload = load_tensors(weights)
+    _check_plausible_sizes(payload.get("model"), weights, model_config)
+    try:
+        with torch.device("meta"):
+            skeleton = build()
+    except (RuntimeError, OverflowError, MemoryError) as e:
+        raise RnnkitError(f"{weights.parent / CONFIG_FILE}: its [model] section cannot be built "
+                          f"({str(e).splitlines()[0]}); restore the run's config.json or retrain") from None
+    check_state_dict(skeleton.state_dict(), payload.get("model"), weights, model_config)
+    model = build()
+    model.load_state_dict(payload["model"])
+    return model.to(device).eval()

@@ -61,27 +61,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _task_module(run_dir: str, command: str):
+def _task_module(run_dir: str):
+    """(task name, command module) of the run in ``run_dir``; the module is None for a task registered in Python."""
     from rnnkit.checkpoint import run_task
+    from rnnkit.runs import get_task
 
-    task = run_task(run_dir)
-    for module in load_all():
-        if module.TASK == task:
-            if not hasattr(module, command):
-                raise RnnkitError(f"'rnnkit {command}' does not apply to {run_dir}, a {task} run")
-            return getattr(module, command)
-    raise RnnkitError(f"{run_dir} is a {task!r} run, which this rnnkit {__version__} does not know")
+    task = get_task(run_task(run_dir), where=f"{run_dir}/config.json").name
+    return task, next((m for m in load_all() if m.TASK == task), None)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "train" and args.resume:
         if args.task is not None:
             raise RnnkitError(f"'train --resume' continues a run with its own settings; drop '{args.task}'")
-        return _task_module(args.resume, "resume")(args)
+        from rnnkit.commands.common import resume_run
+
+        _, module = _task_module(args.resume)
+        return resume_run(args, getattr(module, "report", None))
     if args.command == "train" and args.task is None:
         raise RnnkitError("say what to train: 'rnnkit train lm --out RUN_DIR ...' or 'rnnkit train --resume RUN_DIR'")
     if args.command in ("sample", "eval"):
-        return _task_module(args.run_dir, {"sample": "sample", "eval": "evaluate"}[args.command])(args)
+        task, module = _task_module(args.run_dir)
+        handler = getattr(module, {"sample": "sample", "eval": "evaluate"}[args.command], None)
+        if handler is None:
+            raise RnnkitError(f"'rnnkit {args.command}' does not apply to {args.run_dir}, a {task} run")
+        return handler(args)
     return args.handler(args)
 
 

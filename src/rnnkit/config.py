@@ -1,9 +1,9 @@
-"""Typed, frozen run configurations; TOML files and ``section.key=value`` overrides.
+"""Config machinery: the shared ``[train]`` section, TOML files, overrides, and building run configs.
 
-A run's configuration is three sections, each a frozen dataclass that owns its defaults:
-``[data]`` (``DataConfig``), ``[model]`` (``rnnkit.models.LanguageModelConfig``, the vocabulary
-size filled in from the data) and ``[train]`` (``TrainConfig``). Precedence, lowest first:
-dataclass defaults < ``--config FILE.toml`` < command-line flags.
+A run's configuration is a frozen dataclass of sections (``[data]``, ``[model]``, ``[train]``), each a
+frozen dataclass that owns its defaults; each task defines its own (``rnnkit.tasks.lm.RunConfig``, ...)
+and every task shares ``TrainConfig``. Precedence, lowest first: dataclass defaults <
+``--config FILE.toml`` < command-line flags and ``--set``.
 """
 
 from __future__ import annotations
@@ -21,29 +21,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from rnnkit.errors import RnnkitError, raise_first
-from rnnkit.models.language_model import MODEL_KINDS, LanguageModelConfig
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
-BATCHING = ("stream", "random")
-LEVELS = ("char", "word")
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the text comes from and how it is split and batched."""
-
-    data: str = "tinyshakespeare"
-    level: str = "char"
-    encoding: str = "utf-8"
-    val_fraction: float = 0.1
-    batching: str = "stream"
-    # word level (--level word): the vocabulary comes from the training split
-    min_freq: int = 1  # rarer words become <unk>
-    max_vocab: int | None = None
-    lowercase: bool = False
-    punctuation: str = "split"  # split: punctuation marks are tokens; drop; keep: split on whitespace only
-    embeddings: str | None = None  # word2vec file to initialise the embedding from (word level)
 
 
 @dataclass(frozen=True)
@@ -88,43 +68,6 @@ class TrainConfig:
         return self
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """A language-model run: data, model and training settings."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-    model: LanguageModelConfig = field(default_factory=lambda: LanguageModelConfig(vocab_size=0))
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        return build_run_config(cls, d)
-
-    def validate(self) -> RunConfig:
-        """Raise a one-line RnnkitError naming the first bad setting; return self."""
-        self.train.validate()
-        d = self.data
-        checks = [
-            (d.batching in BATCHING, f"--batching must be one of {', '.join(BATCHING)}, got {d.batching!r}"),
-            (d.level in LEVELS, f"--level must be char or word, got {d.level!r}"),
-            (d.min_freq >= 1, f"--min-freq must be >= 1, got {d.min_freq}"),
-            (d.embeddings is None or d.level == "word", "--embeddings needs --level word (vectors are per word)"),
-            (self.model.model in MODEL_KINDS,
-             f"unknown --model {self.model.model!r}; choose one of {', '.join(MODEL_KINDS)}"),
-            (self.model.context >= 1, f"--context must be >= 1, got {self.model.context}"),
-            (0 <= d.val_fraction < 1, f"--val-fraction must be in [0, 1), got {d.val_fraction}"),
-            (self.model.hidden_size >= 1, f"--hidden-size must be >= 1, got {self.model.hidden_size}"),
-            (self.model.num_layers >= 1, f"--num-layers must be >= 1, got {self.model.num_layers}"),
-            (self.model.embedding_size >= 1, f"--embedding-size must be >= 1, got {self.model.embedding_size}"),
-            (0 <= self.model.dropout < 1, f"--dropout must be in [0, 1), got {self.model.dropout}"),
-        ]
-        raise_first(checks)
-        return self
-
-
 def check_sections(values: dict[str, Any], allowed: tuple[str, ...]) -> None:
     """One-line error for a config table other than ``allowed`` (e.g. a typo'd [trian])."""
     unknown = sorted(set(values) - set(allowed))
@@ -163,8 +106,7 @@ def build_section(cls, values: dict[str, Any], section: str):
     if unknown:
         raise RnnkitError(f"unknown setting {section}.{unknown[0]}; "
                           f"known [{section}] settings: {', '.join(sorted(known))}")
-    defaults = {"vocab_size": 0} if cls is LanguageModelConfig else {}
-    return cls(**{**defaults, **values})
+    return cls(**values)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

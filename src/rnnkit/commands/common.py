@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from rnnkit.errors import RnnkitError
@@ -105,6 +106,32 @@ def budget_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.time is not None:
         overrides["time"] = parse_duration(args.time)
     return overrides
+
+
+def log_line(message: str) -> None:
+    """rnnkit's progress and notes go to stderr, keeping stdout for results."""
+    print(message, file=sys.stderr)
+
+
+def train_handler(task: str, values: Callable[[argparse.Namespace], dict[str, Any]],
+                  report: Callable[[dict[str, Any], Any], int]) -> Callable[[argparse.Namespace], int]:
+    """The ``rnnkit train TASK`` handler: flags -> ``values`` -> the task's config -> ``rnnkit.runs.train``."""
+    def handler(args: argparse.Namespace) -> int:
+        from rnnkit.runs import get_task, train
+
+        spec = get_task(task)
+        summary = train(spec, spec.config_class.from_dict(values(args)), args.out,
+                        show_progress=not args.no_progress, log=log_line)
+        return report(summary, args.out)
+    return handler
+
+
+def resume_run(args: argparse.Namespace, report: Callable[[dict[str, Any], Any], int] | None) -> int:
+    """``rnnkit train --resume RUN_DIR [budget]`` for a run of any task, closed by the task's ``report``."""
+    from rnnkit.runs import resume
+
+    summary = resume(args.resume, budget_overrides(args), show_progress=not args.no_progress, log=log_line)
+    return (report or (lambda s, run_dir: report_training(s, run_dir, s.get("token", "token"))))(summary, args.resume)
 
 
 def report_training(summary: dict[str, Any], run_dir: Any, token_name: str, metric: str | None = None) -> int:

@@ -11,9 +11,9 @@ from rnnkit.commands.common import (
     TRAIN_FLAGS,
     add_override_flags,
     add_typed_flags,
-    budget_overrides,
     report_training,
     sections,
+    train_handler,
 )
 from rnnkit.errors import RnnkitError
 
@@ -51,7 +51,8 @@ HELP = {"--data": "text file, or a named dataset (default: tinyshakespeare)",
         "--embeddings": "word level: initialise the embedding from a word2vec file (text or binary)",
         "--model": "rnn (default) or mlp-ngram (a feed-forward net over the last --context tokens)",
         "--context": "tokens of context of --model mlp-ngram (default 5)",
-        "--cell": "lstm (default), gru, rnn_tanh or rnn_relu", "--backend": "fused (default) or explicit"}
+        "--cell": "lstm (default), gru, rnn_tanh or rnn_relu",
+        "--backend": "auto (default: fused, or rnnkit's bf16 CPU path), fused or explicit"}
 
 
 def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:
@@ -77,39 +78,27 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return sections(args, LM_FLAGS, extra)
 
 
-def train(args: argparse.Namespace) -> int:
-    from rnnkit.config import RunConfig
-    from rnnkit.tasks.lm import train_lm
-
-    values = _overrides(args)
-    summary = train_lm(RunConfig.from_dict(values), args.out, show_progress=not args.no_progress,
-                       log=lambda m: print(m, file=sys.stderr))
-    return report_training(summary, args.out, summary["token"])
+def report(summary: dict[str, Any], run_dir: Any) -> int:
+    """The closing line of a language-model training run."""
+    return report_training(summary, run_dir, summary["token"])
 
 
-def resume(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.lm import resume_config, train_lm
-
-    config = resume_config(args.resume, budget_overrides(args))
-    summary = train_lm(config, args.resume, resume=True, show_progress=not args.no_progress,
-                       log=lambda m: print(m, file=sys.stderr))
-    return report_training(summary, args.resume, summary["token"])
+train = train_handler(TASK, _overrides, report)
 
 
 def sample(args: argparse.Namespace) -> int:
-    from rnnkit.generate import SamplingConfig, sample_text
-    from rnnkit.tasks.lm import load_lm
-    from rnnkit.training.precision import resolve_device
+    from rnnkit.generate import SamplingConfig
+    from rnnkit.runs import open_run
 
-    if args.condition is not None:
-        raise RnnkitError(f"{args.run_dir} is an unconditioned language model; drop --condition")
     cfg = SamplingConfig(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                          greedy=args.greedy, num_samples=args.num_samples, seed=args.seed,
                          skip_unknown=args.skip_unknown)
-    device = resolve_device(args.device)
-    model, vocab, _ = load_lm(args.run_dir, device)
+    if args.condition is not None:
+        raise RnnkitError(f"{args.run_dir} is an unconditioned language model; drop --condition")
+    run = open_run(args.run_dir, args.device)
+    generator = run.predictor()
     out = sys.stdout
-    dropped = set(vocab.unknown(args.prime)) if args.skip_unknown else set()
+    dropped = set(run.vocab.unknown(args.prime)) if args.skip_unknown else set()
     pending_prime = ["".join(c for c in args.prime if c not in dropped)]  # printed once the prime is accepted
 
     def stream(piece: str) -> None:
@@ -117,19 +106,19 @@ def sample(args: argparse.Namespace) -> int:
         out.flush()
 
     if cfg.num_samples == 1:
-        sample_text(model, vocab, args.prime, cfg, device=device, stream=stream)
+        generator.generate(args.prime, cfg, stream=stream)
         out.write((pending_prime.pop() if pending_prime else "") + "\n")
     else:
-        for i, text in enumerate(sample_text(model, vocab, args.prime, cfg, device=device)):
+        for i, text in enumerate(generator.generate(args.prime, cfg)):
             out.write(f"--- sample {i + 1} ---\n{text}\n")
     out.flush()
     return 0
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.lm import eval_lm
+    from rnnkit.runs import evaluate as evaluate_run
 
-    result = eval_lm(args.run_dir, data=args.data, device=args.device)
+    result = evaluate_run(args.run_dir, data=args.data, device=args.device)
     if args.json:
         print(json.dumps(result))
     else:
@@ -139,4 +128,4 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["LM_FLAGS", "TASK", "add_parsers", "evaluate", "resume", "sample", "train"]
+__all__ = ["LM_FLAGS", "TASK", "add_parsers", "evaluate", "report", "sample", "train"]

@@ -6,16 +6,15 @@ from dataclasses import asdict, dataclass
 
 from torch import Tensor, nn
 
-from rnnkit.cells.fast_lstm import fast_dropout
 from rnnkit.errors import RnnkitError
-from rnnkit.layers import Recurrent, State
+from rnnkit.layers import Recurrent, State, dropout
 
 
 @dataclass(frozen=True)
 class LanguageModelConfig:
     """Everything needed to rebuild a ``LanguageModel`` (stored in every checkpoint)."""
 
-    vocab_size: int
+    vocab_size: int = 0  # filled in from the data
     cell: str = "lstm"
     hidden_size: int = 512
     num_layers: int = 2
@@ -71,10 +70,7 @@ class LanguageModel(nn.Module):
         return self.decoder(out), state  # (B, T, V)
 
     def _dropout(self, x: Tensor) -> Tensor:
-        # on the CPU, F.dropout's per-element Bernoulli loop costs ~70 ms on a (128, 100, 512) batch
-        if x.device.type == "cpu":
-            return fast_dropout(x, self.config.dropout, self.training)
-        return nn.functional.dropout(x, self.config.dropout, self.training)
+        return dropout(x, self.config.dropout, self.training)
 
     def init_state(self, batch_size: int, device=None) -> State:
         """A zero recurrent state for ``batch_size`` streams."""
@@ -85,23 +81,9 @@ class LanguageModel(nn.Module):
         return sum(p.numel() for p in {id(p): p for p in self.parameters()}.values())
 
 
-MODEL_KINDS = ("rnn", "mlp-ngram")
-
-
-def build_language_model(config: LanguageModelConfig) -> nn.Module:
-    """The language model ``config.model`` names: ``LanguageModel`` or ``MLPNgramLM`` (same forward signature)."""
-    if config.model == "rnn":
-        return LanguageModel(config)
-    if config.model == "mlp-ngram":
-        from rnnkit.models.mlp_ngram import MLPNgramLM
-
-        return MLPNgramLM(config)
-    raise RnnkitError(f"unknown --model {config.model!r}; choose one of {', '.join(MODEL_KINDS)}")
-
-
 def nll(logits: Tensor, targets: Tensor) -> Tensor:
     """Mean cross-entropy in nats; logits (B, T, V), targets (B, T)."""
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
 
 
-__all__ = ["MODEL_KINDS", "LanguageModel", "LanguageModelConfig", "build_language_model", "nll"]
+__all__ = ["LanguageModel", "LanguageModelConfig", "nll"]

@@ -1,33 +1,92 @@
-"""Language modelling: train, resume, evaluate and load a recurrent LM over a text corpus."""
+"""Language modelling: a recurrent (or MLP n-gram) language model over a text corpus, at character or word level.
+
+The task (``TASK``) reads the corpus, builds the model and its stateful truncated-BPTT batches and
+validation; ``rnnkit.runs`` trains, resumes and opens its runs. ``TextLM`` generates and scores text.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rnnkit import __version__
-from rnnkit import checkpoint as ckpt
-from rnnkit.config import DataConfig, RunConfig, TrainConfig, with_default_time
+from rnnkit.config import TrainConfig, build_run_config, raise_first
 from rnnkit.data import CharVocab, RandomWindowBatcher, StreamBatcher, encode_corpus, resolve_data, split_train_val
 from rnnkit.data.text import read_text
 from rnnkit.data.words import TokenizerConfig, WordVocab, tokenize
 from rnnkit.errors import RnnkitError
+from rnnkit.generate import SamplingConfig, sample_text
 from rnnkit.layers import State
-from rnnkit.models.language_model import LanguageModel, build_language_model, nll
-from rnnkit.training.distributed import DistInfo, init_distributed, shutdown_distributed
-from rnnkit.training.plot import plot_loss
-from rnnkit.training.precision import autocast, resolve_device, resolve_precision
-from rnnkit.training.trainer import Trainer
+from rnnkit.models.language_model import LanguageModel, LanguageModelConfig, nll
+from rnnkit.models.mlp_ngram import MLPNgramLM
+from rnnkit.tasks.base import Context, Prepared, Task, Training
+from rnnkit.training.precision import autocast
 
-TASK = "lm"
-DEFAULT_TIME_S = 600.0
+MODEL_KINDS = ("rnn", "mlp-ngram")
+BATCHING = ("stream", "random")
+LEVELS = ("char", "word")
 Vocab = CharVocab | WordVocab
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the text comes from and how it is split and batched."""
+
+    data: str = "tinyshakespeare"
+    level: str = "char"
+    encoding: str = "utf-8"
+    val_fraction: float = 0.1
+    batching: str = "stream"
+    # word level (--level word): the vocabulary comes from the training split
+    min_freq: int = 1  # rarer words become <unk>
+    max_vocab: int | None = None
+    lowercase: bool = False
+    punctuation: str = "split"  # split: punctuation marks are tokens; drop; keep: split on whitespace only
+    embeddings: str | None = None  # word2vec file to initialise the embedding from (word level)
+
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A language-model run: data, model and training settings."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: LanguageModelConfig = field(default_factory=LanguageModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        return build_run_config(cls, d)
+
+    def validate(self) -> RunConfig:
+        """Raise a one-line RnnkitError naming the first bad setting; return self."""
+        self.train.validate()
+        d = self.data
+        checks = [
+            (d.batching in BATCHING, f"--batching must be one of {', '.join(BATCHING)}, got {d.batching!r}"),
+            (d.level in LEVELS, f"--level must be char or word, got {d.level!r}"),
+            (d.min_freq >= 1, f"--min-freq must be >= 1, got {d.min_freq}"),
+            (d.embeddings is None or d.level == "word", "--embeddings needs --level word (vectors are per word)"),
+            (self.model.model in MODEL_KINDS,
+             f"unknown --model {self.model.model!r}; choose one of {', '.join(MODEL_KINDS)}"),
+            (self.model.context >= 1, f"--context must be >= 1, got {self.model.context}"),
+            (0 <= d.val_fraction < 1, f"--val-fraction must be in [0, 1), got {d.val_fraction}"),
+            (self.model.hidden_size >= 1, f"--hidden-size must be >= 1, got {self.model.hidden_size}"),
+            (self.model.num_layers >= 1, f"--num-layers must be >= 1, got {self.model.num_layers}"),
+            (self.model.embedding_size >= 1, f"--embedding-size must be >= 1, got {self.model.embedding_size}"),
+            (0 <= self.model.dropout < 1, f"--dropout must be in [0, 1), got {self.model.dropout}"),
+        ]
+        raise_first(checks)
+        return self
 
 
 def lm_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, state: State | None):
@@ -81,12 +140,6 @@ def load_corpus(data: DataConfig, vocab: Vocab | None = None) -> tuple[Path, np.
     return path, ids[:n_train], ids[n_train:], vocab
 
 
-def load_vocab(run_dir: str | Path) -> Vocab:
-    """The vocabulary of a run directory (characters or words)."""
-    data = ckpt.load_json(Path(run_dir) / ckpt.VOCAB_FILE)
-    return WordVocab.from_dict(data) if data.get("kind") == "word" else CharVocab.from_dict(data)
-
-
 def token_name(config: RunConfig) -> str:
     """What one token is in messages and the progress bar: "char" or "word"."""
     return config.data.level
@@ -121,122 +174,123 @@ def _build_batcher(config: RunConfig, train_ids: np.ndarray, generator: torch.Ge
     return batcher
 
 
-def train_lm(config: RunConfig, out: str | Path, resume: bool = False, show_progress: bool = True,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train (or with ``resume=True`` continue) a language model into run directory ``out``.
-
-    Returns a summary: steps, tokens, elapsed seconds, best validation nats/token, paths.
-    """
-    out = Path(out)
-    config = with_default_time(config, DEFAULT_TIME_S).validate()  # 10 minutes when no budget is given
-    device = resolve_device(config.train.device)
-    dist_info = init_distributed(device.type)
-    finished = False
-    try:
-        summary = _train(config, out, resume, show_progress, log, device, dist_info)
-        finished = True
-        return summary
-    finally:
-        shutdown_distributed(dist_info, wait=finished)
+def build_language_model(config: LanguageModelConfig) -> torch.nn.Module:
+    """The language model ``config.model`` names: ``LanguageModel`` or ``MLPNgramLM`` (same forward signature)."""
+    if config.model == "rnn":
+        return LanguageModel(config)
+    if config.model == "mlp-ngram":
+        return MLPNgramLM(config)
+    raise RnnkitError(f"unknown --model {config.model!r}; choose one of {', '.join(MODEL_KINDS)}")
 
 
-def _train(config: RunConfig, out: Path, resume: bool, show_progress: bool, log: Callable,
-           device: torch.device, dist_info: DistInfo) -> dict[str, Any]:
-    if dist_info.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist_info.local_rank)
-    if not dist_info.is_master:
-        log = lambda *_: None  # noqa: E731 - only rank 0 speaks
-    precision = resolve_precision(config.train.precision, device)
-    payload = None
-    if resume:
-        payload = ckpt.load_tensors(out / ckpt.LAST_FILE)
-        vocab = load_vocab(out)
-    else:
-        if (out / ckpt.LAST_FILE).exists():
-            raise RnnkitError(f"{out} already holds a run; continue it with 'rnnkit train --resume {out}' "
-                              "or choose another --out")
-        vocab = None
-    path, train_ids, val_ids, vocab = load_corpus(config.data, vocab)
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, vocab_size=len(vocab)))
-    t, unit = config.train, token_name(config)
-
-    torch.manual_seed(t.seed)  # same initial weights on every rank
-    model = build_language_model(config.model)
-    if config.data.embeddings and payload is None:
-        init_embeddings(model, vocab, config.data.embeddings, log)
-    model = model.to(device)
-    torch.manual_seed(t.seed + dist_info.rank)  # different dropout masks per rank
-    generator = torch.Generator().manual_seed(t.seed + dist_info.rank)
-    batcher = _build_batcher(config, train_ids, generator, log)
-
-    evaluate = None
-    if len(val_ids) >= 2:
-        def evaluate(m):
-            return evaluate_lm(m, val_ids[: t.eval_tokens], t.batch_size, t.seq_len, device, precision)
-    else:
-        log("rnnkit: no validation split (--val-fraction 0 or a tiny corpus); best.pt will be the final weights")
-
-    trainer = Trainer(model, batcher, lm_loss, t, out, device, precision, evaluate=evaluate, dist_info=dist_info,
-                      batch_generator=generator, show_progress=show_progress, token_name=unit)
-    if payload is not None:
-        trainer.load_last(payload)
-        log(f"rnnkit: resuming {out} at step {trainer.state.step} (epoch {trainer.state.epoch})")
-    elif dist_info.is_master:
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt.save_json(out / ckpt.VOCAB_FILE, vocab.to_dict())
-    if dist_info.is_master:
-        meta = {"rnnkit_version": __version__, "data_path": str(path), "device": str(device),
-                "precision": precision, "world_size": dist_info.world_size,
-                "parameters": model.num_parameters(), "train_tokens": int(len(train_ids)),
-                "val_tokens": int(len(val_ids))}
-        ckpt.save_json(out / ckpt.CONFIG_FILE, {"task": TASK, **config.to_dict(), "meta": meta})
-        log(f"rnnkit: {model.num_parameters():,} parameters, {len(vocab):,} symbols, "
-            f"{len(train_ids):,} training and {len(val_ids):,} validation {unit}s from {path}; "
-            f"{device.type}, {precision}, batch {batcher.batch_size}x{getattr(batcher, 'seq_len', t.seq_len)}")
-    summary = trainer.fit()
-    if dist_info.is_master:
-        plot_loss(out / ckpt.METRICS_FILE, out / ckpt.PLOT_FILE)
-    summary.update({"run_dir": str(out), "precision": precision, "device": str(device), "token": unit})
-    return summary
-
-
-def resume_config(run_dir: str | Path, train_overrides: dict[str, Any] | None = None) -> RunConfig:
-    """The stored RunConfig of a run, with optional new budget/bookkeeping settings applied."""
-    stored = ckpt.load_json(Path(run_dir) / ckpt.CONFIG_FILE)
-    stored.pop("meta", None)
-    stored.pop("task", None)
-    config = RunConfig.from_dict(stored)
-    if train_overrides:
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, **train_overrides))
-    return config
-
-
-def load_lm(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[LanguageModel, Vocab, RunConfig]:
-    """Rebuild a trained model (best.pt, else last.pt) on ``device`` with its vocabulary and config."""
-    run_dir = Path(run_dir)
-    weights = ckpt.find_weights(run_dir)
-    config = resume_config(run_dir)
-    vocab = load_vocab(run_dir)
-    model = build_language_model(config.model)
-    model.load_state_dict(ckpt.load_tensors(weights)["model"])
-    return model.to(device).eval(), vocab, config
-
-
-def eval_lm(run_dir: str | Path, data: str | None = None, device: str = "auto",
-            batch_size: int | None = None) -> dict[str, float]:
-    """Loss of a trained model on its validation split, or on the whole of ``data`` when given."""
-    dev = resolve_device(device)
-    model, vocab, config = load_lm(run_dir, dev)
-    if data is None:
-        _, _, ids, _ = load_corpus(config.data, vocab)
-        if len(ids) < 2:
-            raise RnnkitError(f"{run_dir} was trained without a validation split; pass --data FILE to evaluate on")
-    else:
-        _, ids, _, _ = load_corpus(dataclasses.replace(config.data, data=data, val_fraction=0.0), vocab)
-    nats = evaluate_lm(model, ids, batch_size or config.train.batch_size, config.train.seq_len, dev, "fp32")
+def evaluate_ids(run: Any, ids: np.ndarray, batch_size: int | None = None) -> dict[str, Any]:
+    """Nats and bits per token and perplexity of a trained run's model on token ``ids``."""
+    config = run.config
+    nats = evaluate_lm(run.model, ids, batch_size or config.train.batch_size, config.train.seq_len, run.device, "fp32")
     return {"nats_per_token": nats, "bits_per_token": nats / math.log(2), "perplexity": math.exp(nats),
             "tokens": int(len(ids)), "token": token_name(config)}
 
 
-__all__ = ["TrainConfig", "eval_lm", "evaluate_lm", "load_corpus", "load_lm", "load_vocab", "lm_loss", "resume_config",
-           "token_name", "train_lm"]
+@dataclass
+class TextLM:
+    """A trained language model with its vocabulary: generates and scores text (``TextGenerator``)."""
+
+    model: torch.nn.Module
+    vocab: Vocab
+    config: RunConfig
+    device: torch.device
+
+    def generate(self, prime: str = "", config: SamplingConfig | None = None,
+                 stream: Callable[[str], None] | None = None, condition: str | None = None) -> list[str]:
+        """``config.num_samples`` texts continuing ``prime``; with one sample, pieces go to ``stream`` as made."""
+        if condition is not None:
+            raise RnnkitError("this is an unconditioned language model; drop --condition")
+        return sample_text(self.model, self.vocab, prime, config or SamplingConfig(), device=self.device,
+                           stream=stream)
+
+    def score(self, text: str) -> dict[str, Any]:
+        """Nats/bits per token and perplexity of the model reading ``text`` (tokenized as in training)."""
+        if isinstance(self.vocab, WordVocab):
+            ids = self.vocab.encode_tokens(tokenize(text, tokenizer_config(self.config.data)))
+        else:
+            unknown = self.vocab.unknown(text)
+            if unknown:
+                raise RnnkitError(f"the text has characters the model never saw: {unknown[:5]}; remove them")
+            ids = self.vocab.encode(text)
+        if len(ids) < 2:
+            raise RnnkitError("need at least 2 tokens to score; give a longer text")
+        return evaluate_ids(self, ids, batch_size=1)
+
+
+class _TextVocab:
+    """Reads a language model's vocab.json: characters or words."""
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Vocab:
+        return WordVocab.from_dict(data) if data.get("kind") == "word" else CharVocab.from_dict(data)
+
+
+class LanguageModelTask(Task):
+    """``rnnkit train lm``: a character- or word-level language model over a text file."""
+
+    name = "lm"
+    config_class = RunConfig
+    vocab_class = _TextVocab
+
+    def token_name(self, config: RunConfig) -> str:
+        return token_name(config)
+
+    def prepare(self, config: RunConfig, vocab: Vocab | None, ctx: Context, **options: Any) -> Prepared:
+        path, train_ids, val_ids, vocab = load_corpus(config.data, vocab)
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, vocab_size=len(vocab)))
+        meta = {"data_path": str(path), "train_tokens": int(len(train_ids)), "val_tokens": int(len(val_ids))}
+        return Prepared(config, vocab, meta, data=(path, train_ids, val_ids))
+
+    def build_model(self, config: RunConfig) -> torch.nn.Module:
+        return build_language_model(config.model)
+
+    def init_model(self, model: torch.nn.Module, prepared: Prepared, ctx: Context) -> None:
+        if prepared.config.data.embeddings:
+            init_embeddings(model, prepared.vocab, prepared.config.data.embeddings, ctx.log)
+
+    def training(self, prepared: Prepared, ctx: Context) -> Training:
+        config, vocab = prepared.config, prepared.vocab
+        path, train_ids, val_ids = prepared.data
+        t, unit = config.train, token_name(config)
+        generator = torch.Generator().manual_seed(t.seed + ctx.dist.rank)
+        batcher = _build_batcher(config, train_ids, generator, ctx.log)
+        evaluate = None
+        if len(val_ids) >= 2:
+            def evaluate(m):
+                return evaluate_lm(m, val_ids[: t.eval_tokens], t.batch_size, t.seq_len, ctx.device, ctx.precision)
+        else:
+            ctx.log("rnnkit: no validation split (--val-fraction 0 or a tiny corpus); "
+                    "best.pt will be the final weights")
+        describe = (f", {len(vocab):,} symbols, {len(train_ids):,} training and {len(val_ids):,} validation "
+                    f"{unit}s from {path}; {ctx.device.type}, {ctx.precision}, "
+                    f"batch {batcher.batch_size}x{getattr(batcher, 'seq_len', t.seq_len)}")
+        return Training(batcher, lm_loss, evaluate, describe, batch_generator=generator)
+
+    def model_sizes(self, vocab: Vocab) -> dict[str, int]:
+        return {"vocab_size": len(vocab)}
+
+    def predictor(self, run: Any) -> TextLM:
+        return TextLM(run.model, run.vocab, run.config, run.device)
+
+    def evaluate(self, run: Any, data: str | None = None) -> dict[str, Any]:
+        """Loss on the run's validation split, or on the whole of ``data`` when given."""
+        config = run.config
+        if data is None:
+            _, _, ids, _ = load_corpus(config.data, run.vocab)
+            if len(ids) < 2:
+                raise RnnkitError(f"{run.path} was trained without a validation split; pass --data FILE to "
+                                  "evaluate on")
+        else:
+            _, ids, _, _ = load_corpus(dataclasses.replace(config.data, data=data, val_fraction=0.0), run.vocab)
+        return evaluate_ids(run, ids)
+
+
+TASK = LanguageModelTask()
+
+__all__ = ["MODEL_KINDS", "TASK", "DataConfig", "LanguageModelTask", "RunConfig", "TextLM", "build_language_model",
+           "evaluate_ids", "evaluate_lm", "init_embeddings", "lm_loss", "load_corpus", "token_name", "tokenizer_config"]

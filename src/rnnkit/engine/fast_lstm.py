@@ -14,7 +14,7 @@ Forward, per layer
     2. all four gates go through ONE sigmoid (the g rows of the weights are doubled,
        tanh(a) = 2 sigmoid(2a) - 1, because CPU ``tanh`` is ~9x slower than ``sigmoid`` in this
        PyTorch build). In bf16 on the CPU the step's pointwise math is one C++ kernel
-       (``rnnkit.cells.kernels``), which also keeps the pre-activations for the backward;
+       (``rnnkit.engine.kernels``), which also keeps the pre-activations for the backward;
        otherwise it is PyTorch ops written with ``out=`` into preallocated buffers (no autograd
        graph, no allocations) that store what the backward multiplies by (``i(1-i)g``,
        ``f(1-f)c_{t-1}``, ``i(1-g^2)``, ``o(1-o)tanh(c_t)``, ``o(1-tanh^2 c_t)``).
@@ -162,10 +162,10 @@ def _gate_weights(w_ih: Tensor, w_hh: Tensor, dtype: torch.dtype) -> Tensor:
 
 
 def _cpu_kernels(device: torch.device):
-    """The C++ kernels (``rnnkit.cells.kernels``) for tensors on ``device``: loaded on the CPU, else None."""
+    """The C++ kernels (``rnnkit.engine.kernels``) for tensors on ``device``: loaded on the CPU, else None."""
     if device.type != "cpu":
         return None
-    from rnnkit.cells.kernels import lstm_kernels
+    from rnnkit.engine.kernels import lstm_kernels
 
     return lstm_kernels()
 
@@ -416,7 +416,7 @@ def fast_dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
 
     On CPU ``F.dropout`` draws one Bernoulli sample per element with a scalar loop (about 70 ms for
     a (128, 100, 512) tensor here); filling int64 words with random bits and comparing them 16
-    bits at a time is over ten times faster, and the C++ kernel (``rnnkit.cells.kernels``), which
+    bits at a time is over ten times faster, and the C++ kernel (``rnnkit.engine.kernels``), which
     hashes a seed drawn from torch's generator with each element's index, another ten times faster
     than that. ``p`` is resolved to a multiple of 1/65536.
     """
