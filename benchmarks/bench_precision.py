@@ -2,7 +2,7 @@
 
 Trains rnnkit's default language model on tiny Shakespeare twice for ``--max-steps`` steps, once with
 ``--precision fp32`` and once with ``--precision bf16`` (autocast; on the CPU the LSTM then runs
-rnnkit.cells.fast_lstm), and prints validation loss at each evaluation, the final difference, and the
+rnnkit.engine.fast_lstm), and prints validation loss at each evaluation, the final difference, and the
 throughput of each. bf16 is rnnkit's automatic choice only where this shows no loss penalty.
 
     python benchmarks/bench_precision.py [--max-steps 300] [--eval-every 100] [-- extra train flags]

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.cells import check_cell_kind, step_function
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, raise_first
 
 #: An LSTM state is a pair (h, c); the other cells carry h alone.
 #: Each tensor is (num_layers * num_directions, B, H), torch's layout, so states pass
@@ -24,6 +24,18 @@ State = Tensor | tuple[Tensor, Tensor]
 
 BACKENDS = ("auto", "fused", "explicit")
 SHORT_INFERENCE_STEPS = 32  # "auto" runs our cells for inference on sequences up to this long on the CPU
+
+
+def recurrent_checks(hidden_size: int, num_layers: int, dropout: float) -> list[tuple[bool, str]]:
+    """The settings every recurrent backbone shares, as (ok, message) checks for ``raise_first``.
+
+    Model configs list these beside their own checks, so the rule and its wording live here once.
+    """
+    return [
+        (isinstance(hidden_size, int) and hidden_size >= 1, f"--hidden-size must be >= 1, got {hidden_size}"),
+        (isinstance(num_layers, int) and num_layers >= 1, f"--num-layers must be >= 1, got {num_layers}"),
+        (0 <= dropout < 1, f"--dropout must be in [0, 1), got {dropout}"),
+    ]
 
 
 def _bf16_autocast_on_cpu() -> bool:
@@ -75,12 +87,9 @@ class Recurrent(nn.Module):
                  bias: bool = True):
         super().__init__()
         self.cell = check_cell_kind(cell)
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("num_layers", num_layers)):
-            if not isinstance(value, int) or value < 1:
-                raise RnnkitError(f"Recurrent needs {name} to be a positive integer, got {value!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise RnnkitError(f"Recurrent needs 0 <= dropout < 1, got {dropout}")
+        if not isinstance(input_size, int) or input_size < 1:
+            raise RnnkitError(f"Recurrent needs input_size to be a positive integer, got {input_size!r}")
+        raise_first(recurrent_checks(hidden_size, num_layers, dropout))
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.dropout, self.bidirectional = dropout, bidirectional
         self.num_directions = 2 if bidirectional else 1

@@ -43,13 +43,48 @@ def add_budget_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time", help="stop after this much wall time, e.g. 90s, 10m, 1.5h")
 
 
+class ConfigDefaultsHelp(argparse.HelpFormatter):
+    """Help that shows each option's default as the task's config dataclass has it (one source of truth).
+
+    The config class is imported only when help is printed, so building the parser stays torch-free.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        source = getattr(action, "config_default", None)
+        if source is None or "default" in text:
+            return text
+        value = config_default(*source)
+        return text if value is None else f"{text} (default: {value})".lstrip()
+
+
+def config_default(config_class: str, section: str, name: str) -> Any:
+    """The default of ``section.name`` in the run config ``"module:Class"`` (None when it has none)."""
+    import importlib
+
+    module, _, cls = config_class.partition(":")
+    config = getattr(importlib.import_module(module), cls)()
+    value = getattr(getattr(config, section), name)
+    if isinstance(value, tuple):
+        value = ",".join(map(str, value)) or None
+    return value
+
+
 def add_typed_flags(p: argparse.ArgumentParser, flags: dict[str, tuple[str, str, type]], help_text: dict[str, str],
-                    skip: tuple[str, ...] = ()) -> None:
-    """One option per entry of a task's ``flags`` table (flag -> (section, field, type)), then the budget flags."""
-    for flag, (_, name, kind) in flags.items():
+                    skip: tuple[str, ...] = (), config: str | None = None) -> None:
+    """One option per entry of a task's ``flags`` table (flag -> (section, field, type)), then the budget flags.
+
+    ``config`` ("module:RunConfigClass") makes --help show each default from that dataclass.
+    """
+    for flag, (section, name, kind) in flags.items():
         if flag in ("--max-steps", "--epochs", "--time") or flag in skip:
             continue
-        p.add_argument(flag, type=kind, dest=name, help=help_text.get(flag, TRAIN_HELP.get(flag)))
+        text = help_text.get(flag, TRAIN_HELP.get(flag)) or (name.replace("_", " ") if config else None)
+        action = p.add_argument(flag, type=kind, dest=name, help=text)
+        if config is not None:
+            action.config_default = (config, section, name)
+    if config is not None:
+        p.formatter_class = ConfigDefaultsHelp
     add_budget_flags(p)
 
 

@@ -43,16 +43,16 @@ LM_FLAGS: dict[str, tuple[str, str, type]] = {
     "--eval-tokens": ("train", "eval_tokens", int),
     **TRAIN_FLAGS,
 }
-HELP = {"--data": "text file, or a named dataset (default: tinyshakespeare)",
-        "--level": "char (default) or word (words, punctuation marks and line breaks are tokens)",
-        "--min-freq": "word level: words seen fewer times in training become <unk> (default 1)",
+HELP = {"--data": "text file, or a named dataset",
+        "--level": "char or word (words, punctuation marks and line breaks are tokens)",
+        "--min-freq": "word level: words seen fewer times in training become <unk>",
         "--max-vocab": "word level: keep at most this many words",
-        "--punctuation": "word level: split (default: marks are tokens), drop, or keep (split on spaces only)",
+        "--punctuation": "word level: split (marks are tokens), drop, or keep (split on spaces only)",
         "--embeddings": "word level: initialise the embedding from a word2vec file (text or binary)",
-        "--model": "rnn (default) or mlp-ngram (a feed-forward net over the last --context tokens)",
-        "--context": "tokens of context of --model mlp-ngram (default 5)",
-        "--cell": "lstm (default), gru, rnn_tanh or rnn_relu",
-        "--backend": "auto (default: fused, or rnnkit's bf16 CPU path), fused or explicit"}
+        "--model": "rnn or mlp-ngram (a feed-forward net over the last --context tokens)",
+        "--context": "tokens of context of --model mlp-ngram",
+        "--cell": "lstm, gru, rnn_tanh or rnn_relu",
+        "--backend": "auto (fused, or rnnkit's bf16 CPU path when training under bf16), fused or explicit"}
 
 
 def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:
@@ -66,7 +66,7 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     lm.add_argument("--random-windows", action="store_const", const="random", dest="batching",
                     help="sample random windows instead of stateful streams")
     lm.add_argument("--batching", dest="batching", choices=["stream", "random"], help="stream (default) or random")
-    add_typed_flags(lm, LM_FLAGS, HELP, skip=("--batching",))
+    add_typed_flags(lm, LM_FLAGS, HELP, skip=("--batching",), config="rnnkit.tasks.lm:RunConfig")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

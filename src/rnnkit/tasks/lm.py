@@ -22,7 +22,7 @@ from rnnkit.data.text import read_text
 from rnnkit.data.words import TokenizerConfig, WordVocab, tokenize
 from rnnkit.errors import RnnkitError
 from rnnkit.generate import SamplingConfig, sample_text
-from rnnkit.layers import State
+from rnnkit.layers import State, recurrent_checks
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig, nll
 from rnnkit.models.mlp_ngram import MLPNgramLM
 from rnnkit.tasks.base import Context, Prepared, Task, Training
@@ -80,10 +80,8 @@ class RunConfig:
              f"unknown --model {self.model.model!r}; choose one of {', '.join(MODEL_KINDS)}"),
             (self.model.context >= 1, f"--context must be >= 1, got {self.model.context}"),
             (0 <= d.val_fraction < 1, f"--val-fraction must be in [0, 1), got {d.val_fraction}"),
-            (self.model.hidden_size >= 1, f"--hidden-size must be >= 1, got {self.model.hidden_size}"),
-            (self.model.num_layers >= 1, f"--num-layers must be >= 1, got {self.model.num_layers}"),
+            *recurrent_checks(self.model.hidden_size, self.model.num_layers, self.model.dropout),
             (self.model.embedding_size >= 1, f"--embedding-size must be >= 1, got {self.model.embedding_size}"),
-            (0 <= self.model.dropout < 1, f"--dropout must be in [0, 1), got {self.model.dropout}"),
         ]
         raise_first(checks)
         return self
