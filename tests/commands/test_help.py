@@ -20,7 +20,7 @@ def test_lm_help_takes_defaults_from_the_dataclasses(capsys):
     print_help("train", "lm")
     out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert f"(default: {LanguageModelConfig.backend})" in out and LanguageModelConfig.backend == "auto"
-    assert f"--hidden-size HIDDEN_SIZE (default: {LanguageModelConfig.hidden_size})" in out
+    assert f"--hidden-size HIDDEN_SIZE hidden size (default: {LanguageModelConfig.hidden_size})" in out
     assert "(default: fused)" not in out
 
 
