@@ -47,3 +47,21 @@ def tiny_config(data: Path | str, **train) -> RunConfig:
         model=LanguageModelConfig(vocab_size=0, hidden_size=32, num_layers=2, embedding_size=8, dropout=0.2),
         train=TrainConfig(**defaults),
     )
+
+
+def cli(*args, capsys) -> tuple[int, str, str]:
+    """Run ``rnnkit ARGS...`` in-process: (exit code, stdout, stderr)."""
+    from rnnkit.cli import main
+
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line_error(code: int, err: str) -> str:
+    """The one ``rnnkit:`` line of a user mistake (exit code 2, no traceback)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("rnnkit: "), err
+    assert "Traceback" not in err
+    return lines[0]

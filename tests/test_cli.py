@@ -12,25 +12,11 @@ import pytest
 import torch
 
 from rnnkit import checkpoint as ckpt
-from rnnkit.cli import main
+from tests.conftest import cli, one_line_error
 
 TINY = ["--hidden-size", "32", "--num-layers", "1", "--embedding-size", "8", "--batch-size", "4", "--seq-len", "16",
         "--precision", "fp32", "--device", "cpu", "--no-progress", "--seed", "5"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-
-
-def cli(*args, capsys):
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line_error(code, err):
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("rnnkit: "), err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 @pytest.mark.parametrize("launcher", [["rnnkit"], [sys.executable, "-m", "rnnkit"]])
