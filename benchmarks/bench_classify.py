@@ -29,7 +29,8 @@ import torch
 from rnnkit.commands.common import parse_value
 from rnnkit.config import merge
 from rnnkit.data.labeled import read_labeled, stratified_folds, stratified_split
-from rnnkit.tasks.classify import ClassifyConfig, cross_validate, train_classifier
+from rnnkit.runs import train
+from rnnkit.tasks.classify import ClassifyConfig, fold_config, fold_row
 
 DATA = Path(os.environ.get("RNNKIT_DATA_DIR", "../shared/data"))
 PUBLISHED = [("Kim 2014 CNN-rand", 76.1), ("Wang & Manning 2012 NBSVM-bi", 79.4),
@@ -79,19 +80,14 @@ def rt_polarity(args: argparse.Namespace) -> None:
     print(f"{'fold':>4}  {'rnnkit acc':>10}  {'steps':>5}  {'rnnkit s':>8}  {'tfidf+LR acc':>12}  {'tfidf s':>7}",
           flush=True)
     rows = []
-
-    def on_fold(fold: int, row: dict) -> None:
+    for fold in range(args.folds):  # the first folds of the 10-fold cross-validation, one run each
+        summary = train("classify", fold_config(config, fold), out / "cv" / f"fold-{fold + 1:02d}",
+                        show_progress=False, log=lambda m: None)
+        row = fold_row(fold, summary)
         acc, secs = baseline[fold]
         rows.append((row, acc, secs))
         print(f"{fold + 1:>4}  {row['accuracy'] * 100:>10.2f}  {row['steps']:>5}  {row['wall_s']:>8.1f}  "
               f"{acc * 100:>12.2f}  {secs:>7.2f}", flush=True)
-        if fold + 1 == args.folds:
-            raise StopIteration
-
-    try:
-        cross_validate(config, out / "cv", show_progress=False, log=lambda m: None, on_fold=on_fold)
-    except StopIteration:
-        pass
     ours = np.array([r[0]["accuracy"] for r in rows]) * 100
     base = np.array([r[1] for r in rows]) * 100
     print(f"\n| model | {len(rows)}-fold CV accuracy (%) | spread (sd) | min | max | wall time per fold |")
@@ -127,7 +123,7 @@ def names(args: argparse.Namespace) -> None:
     config = ClassifyConfig.from_dict(values)
     out = work / "run"
     start = time.perf_counter()
-    summary = train_classifier(config, out, show_progress=False, log=lambda m: None)
+    summary = train("classify", config, out, show_progress=False, log=lambda m: None)
     wall = time.perf_counter() - start
     report = summary["reports"]["test"]
     counts = np.bincount(data.labels[held])

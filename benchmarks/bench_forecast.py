@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from rnnkit.data.series import builtin_series
-from rnnkit.tasks.forecast import ForecastRunConfig, backtest, baseline_table, train_forecast
-from rnnkit.tasks.forecast_baselines import baseline_forecast, forecast_metrics
+from rnnkit.runs import train
+from rnnkit.tasks.forecast import ForecastRunConfig, backtest, baseline_table
+from rnnkit.tasks.forecast.baselines import baseline_forecast, forecast_metrics
 
 PUBLISHED_AIRLINE = {"seasonal naive (darts)": 13.19, "AutoARIMA (darts)": 12.70, "Theta (darts)": 8.15,
                      "exponential smoothing (darts)": 5.11}
@@ -37,7 +38,7 @@ def rnnkit_holdout(name: str, horizon: int, seeds: list[int], extra_model: dict 
                                               "model": extra_model or {}, "train": {"seed": seed}})
         with tempfile.TemporaryDirectory() as run:
             start = time.perf_counter()
-            summary = train_forecast(config, Path(run), show_progress=False, log=lambda *_: None)
+            summary = train("forecast", config, Path(run), show_progress=False, log=lambda *_: None)
             rows.append({**summary["holdout"], "seconds": time.perf_counter() - start})
         print(f"  {name} seed {seed}: MAPE {rows[-1]['MAPE']:.2f}%  RMSE {rows[-1]['RMSE']:.2f}  "
               f"({rows[-1]['seconds']:.1f}s)", flush=True)
@@ -75,7 +76,7 @@ def coverage(seeds: list[int], folds: int = 3) -> None:
     for seed in seeds:
         config = ForecastRunConfig.from_dict({"data": {"data": "airline", "horizon": 12},
                                               "model": {"quantiles": [0.1, 0.5, 0.9]}, "train": {"seed": seed}})
-        result = backtest(config, folds, baselines=("seasonal_naive",), log=lambda *_: None)
+        result = backtest(config, folds, baselines=("seasonal_naive",), log=lambda *_: None, train=train)
         fold_cov = [r["coverage"] for r in result["folds"]["rnnkit"]]
         rows.append(result["mean"]["rnnkit"])
         print(f"  seed {seed}: coverage {rows[-1]['coverage']:.1f}% (folds {', '.join(f'{c:.0f}' for c in fold_cov)}), "

@@ -11,19 +11,13 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.cli import main
+from rnnkit.data.labeled import read_labeled, stratified_folds
 from rnnkit.data.vectors import save_word2vec
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.tasks import classify
-from rnnkit.tasks.classify import (
-    ClassifyConfig,
-    classification_report,
-    cross_validate,
-    evaluate_run,
-    load_classifier,
-    resume_config,
-    train_classifier,
-)
+from rnnkit.runs import evaluate, open_run, resume, stored_config, train
+from rnnkit.tasks.classify import ClassifyConfig, classification_report, load_splits
+from rnnkit.tasks.classify import task as classify_task
 from rnnkit.training.trainer import TrainingInterrupted
 
 from .conftest import SHARED_DATA
@@ -138,25 +132,25 @@ def test_metrics_match_scikit_learn():
 # -- training ------------------------------------------------------------------------------------
 def test_train_learns_and_writes_a_complete_run(tmp_path):
     out = tmp_path / "run"
-    summary = train_classifier(tiny_config(label_files(tmp_path), max_steps=60), out, show_progress=False,
-                               log=lambda m: None)
+    summary = train("classify", tiny_config(label_files(tmp_path), max_steps=60), out, show_progress=False,
+                    log=lambda m: None)
     for name in ("config.json", "vocab.json", "last.pt", "best.pt", "metrics.jsonl", "report.json", "confusion.png"):
         assert (out / name).is_file(), name
     stored = json.loads((out / "config.json").read_text())
     assert stored["task"] == "classify" and stored["model"]["num_classes"] == 2
     val = summary["reports"]["validation"]
     assert val["examples"] == 24 and val["accuracy"] >= 0.9  # one sentiment word decides the label
-    clf = load_classifier(out)
+    clf = open_run(out).predictor()
     assert clf.predict(["a really superb film", "the plot was dull and boring"]) == ["pos", "neg"]
-    assert evaluate_run(out, device="cpu")["accuracy"] == pytest.approx(val["accuracy"])
+    assert evaluate(out, device="cpu")["accuracy"] == pytest.approx(val["accuracy"])
 
 
 def test_interrupted_run_resumes_to_identical_weights(tmp_path, monkeypatch):
     sources = label_files(tmp_path)
     config = tiny_config(sources, max_steps=30)  # 12 batches per epoch: crosses two epoch boundaries
-    train_classifier(config, tmp_path / "straight", show_progress=False, log=lambda m: None)
+    train("classify", config, tmp_path / "straight", show_progress=False, log=lambda m: None)
     calls = {"n": 0}
-    real_loss = classify.classify_loss
+    real_loss = classify_task.classify_loss
 
     def interrupt_at_step_17(model, *args, **kwargs):
         calls["n"] += 1
@@ -164,13 +158,12 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_loss(model, *args, **kwargs)
 
-    monkeypatch.setattr(classify, "classify_loss", interrupt_at_step_17)
+    monkeypatch.setattr(classify_task, "classify_loss", interrupt_at_step_17)
     with pytest.raises(TrainingInterrupted) as info:
-        train_classifier(config, tmp_path / "cut", show_progress=False, log=lambda m: None)
+        train("classify", config, tmp_path / "cut", show_progress=False, log=lambda m: None)
     assert info.value.step == 16
-    monkeypatch.setattr(classify, "classify_loss", real_loss)
-    summary = train_classifier(resume_config(tmp_path / "cut"), tmp_path / "cut", resume=True,
-                               show_progress=False, log=lambda m: None)
+    monkeypatch.setattr(classify_task, "classify_loss", real_loss)
+    summary = resume(tmp_path / "cut", show_progress=False, log=lambda m: None)
     assert summary["step"] == 30
     a = ckpt.load_tensors(tmp_path / "straight" / "last.pt")["model"]
     b = ckpt.load_tensors(tmp_path / "cut" / "last.pt")["model"]
@@ -181,20 +174,23 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, monkeypatch):
 def test_cross_validation_runs_every_fold_on_disjoint_test_sets(tmp_path):
     config = tiny_config(label_files(tmp_path, n=60), max_steps=6)
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, cv=3))
-    seen = []
-    result = cross_validate(config, tmp_path / "cv", show_progress=False, log=lambda m: None,
-                            on_fold=lambda fold, row: seen.append(row["test_examples"]))
+    logs = []
+    result = train("classify", config, tmp_path / "cv", show_progress=False, log=logs.append)
+    seen = [row["test_examples"] for row in result["folds"]]
     assert result["k"] == 3 and len(result["folds"]) == 3 and seen == [20, 20, 20]
+    assert [m.split(":")[1] for m in logs if m.startswith("rnnkit: fold ")] == [" fold 1/3", " fold 1/3",
+                                                                                 " fold 2/3", " fold 2/3",
+                                                                                 " fold 3/3", " fold 3/3"]
     assert json.loads((tmp_path / "cv" / "cv.json").read_text())["accuracy_mean"] == pytest.approx(
         result["accuracy_mean"])
-    everything = classify.read_labeled(config.data.data)
-    folds = classify.stratified_folds(everything.labels, 3, config.train.seed)
+    everything = read_labeled(config.data.data)
+    folds = stratified_folds(everything.labels, 3, config.train.seed)
     for fold in range(3):  # each fold's run reads back its own test split, and trains on the rest
-        splits = classify.load_splits(resume_config(tmp_path / "cv" / f"fold-{fold + 1:02d}"))
+        splits = load_splits(stored_config(tmp_path / "cv" / f"fold-{fold + 1:02d}")[1])
         assert splits.test.texts == [everything.texts[i] for i in folds[fold]]
         assert len(splits.train) + len(splits.val) == 40
-    with pytest.raises(RnnkitError, match="already holds a cross-validation"):
-        cross_validate(config, tmp_path / "cv", show_progress=False, log=lambda m: None)
+    with pytest.raises(RnnkitError, match="fold-01 already holds a run"):  # a cross-validation is never overwritten
+        train("classify", config, tmp_path / "cv", show_progress=False, log=lambda m: None)
 
 
 @pytest.mark.parametrize("freeze", [True, False])
@@ -208,9 +204,9 @@ def test_embeddings_initialise_from_a_word2vec_file(tmp_path, freeze):
         "model": {"hidden_size": 8, "freeze_embeddings": freeze},
         "train": {**TINY_TRAIN, "max_steps": 5}})
     logs = []
-    train_classifier(config, tmp_path / "run", show_progress=False, log=logs.append)
+    train("classify", config, tmp_path / "run", show_progress=False, log=logs.append)
     assert any("initialised 10 of" in m for m in logs)
-    clf = load_classifier(tmp_path / "run")
+    clf = open_run(tmp_path / "run").predictor()
     assert clf.model.config.embedding_size == 12  # taken from the file
     row = clf.vocab.index["superb"]
     learned = clf.model.embedding.weight[row].detach().numpy()
@@ -221,7 +217,7 @@ def test_embeddings_initialise_from_a_word2vec_file(tmp_path, freeze):
         assert np.abs(learned - vectors[words.index("superb")]).max() < 0.2  # fine-tuned from the vectors
     bad = dataclasses.replace(config, model=dataclasses.replace(config.model, embedding_size=50))
     with pytest.raises(RnnkitError, match="has 12-dimensional vectors but --embedding-size is 50"):
-        train_classifier(bad, tmp_path / "bad", show_progress=False, log=lambda m: None)
+        train("classify", bad, tmp_path / "bad", show_progress=False, log=lambda m: None)
 
 
 # -- the command line ----------------------------------------------------------------------------

@@ -14,8 +14,9 @@ from rnnkit import checkpoint as ckpt
 from rnnkit.cli import main
 from rnnkit.data.series import AIR_PASSENGERS, Scaler, Series, SeriesConfig, builtin_series, load_series, make_windows
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
-from rnnkit.tasks.forecast import ForecastRunConfig, calibrate_intervals, load_forecast, prepare, train_forecast
-from rnnkit.tasks.forecast_baselines import baseline_forecast, forecast_metrics
+from rnnkit.runs import open_run, train
+from rnnkit.tasks.forecast import ForecastRunConfig, calibrate_intervals, prepare
+from rnnkit.tasks.forecast.baselines import baseline_forecast, forecast_metrics
 
 TINY_TRAIN = dict(batch_size=16, max_steps=30, eval_every=10, log_every=10, seed=3, save_every=1e9)
 TINY_CLI = ["--hidden-size", "8", "--batch-size", "16", "--max-steps", "30", "--eval-every", "10", "--seed", "3",
@@ -131,8 +132,8 @@ def test_training_never_sees_the_held_out_points(tmp_path):
     config = tiny()
     runs = []
     for name, series in (("a", original), ("b", altered)):
-        train_forecast(config, tmp_path / name, show_progress=False, log=lambda *_: None, series=series)
-        fm = load_forecast(tmp_path / name)
+        train("forecast", config, tmp_path / name, show_progress=False, log=lambda *_: None, series=series)
+        fm = open_run(tmp_path / name).predictor()
         runs.append((fm, fm.predict(series.head(len(series) - 6)).point))
     (fa, pa), (fb, pb) = runs
     assert fa.scaler == fb.scaler
@@ -153,9 +154,9 @@ def test_windows_keep_targets_inside_their_split():
 @pytest.mark.parametrize("mode, output_len", [("direct", 0), ("direct", 4), ("autoregressive", 0)])
 def test_modes_forecast_the_right_horizon_with_timestamps(tmp_path, mode, output_len):
     config = tiny(model={"mode": mode, "output_len": output_len, "quantiles": [0.1, 0.5, 0.9]})
-    summary = train_forecast(config, tmp_path / "run", show_progress=False, log=lambda *_: None)
+    summary = train("forecast", config, tmp_path / "run", show_progress=False, log=lambda *_: None)
     assert summary["step"] == 30 and math.isfinite(summary["best_val"])
-    fm = load_forecast(tmp_path / "run")
+    fm = open_run(tmp_path / "run").predictor()
     series = builtin_series("airline")
     for horizon in (6, 11):  # 11 is longer than one direct pass: predictions are fed back
         forecast = fm.predict(series, horizon)
@@ -181,12 +182,14 @@ def test_autoregressive_teacher_forcing_matches_stepwise_forecast():
 
 def test_forecast_save_load_forecast_gives_identical_numbers(tmp_path):
     config = tiny(model={"quantiles": [0.1, 0.5, 0.9]})
-    train_forecast(config, tmp_path / "run", show_progress=False, log=lambda *_: None)
+    train("forecast", config, tmp_path / "run", show_progress=False, log=lambda *_: None)
     series = builtin_series("airline")
-    first = load_forecast(tmp_path / "run")
-    before = first.predict(series, 9)
-    first.save(tmp_path / "copy")
-    after = load_forecast(tmp_path / "copy").predict(series, 9)
+    first = open_run(tmp_path / "run").predictor()
+    before = first.forecast(9, series)
+    (tmp_path / "copy").mkdir()  # what a forecaster is on disk: its config, series.json and weights
+    for name in (ckpt.CONFIG_FILE, "series.json", ckpt.BEST_FILE):
+        (tmp_path / "copy" / name).write_bytes((tmp_path / "run" / name).read_bytes())
+    after = open_run(tmp_path / "copy").predictor().forecast(9, series)
     np.testing.assert_array_equal(before.point, after.point)
     np.testing.assert_array_equal(before.quantiles, after.quantiles)
     assert list(before.times) == list(after.times)
@@ -199,7 +202,7 @@ def test_sine_demo_learns_in_seconds(tmp_path):
     config = ForecastRunConfig.from_dict({"data": {"data": "sine"},
                                           "train": {"max_steps": 200, "eval_every": 50, "log_every": 50,
                                                     "save_every": 1e9}})
-    summary = train_forecast(config, tmp_path / "sine", show_progress=False, log=lambda *_: None)
+    summary = train("forecast", config, tmp_path / "sine", show_progress=False, log=lambda *_: None)
     assert summary["elapsed"] < 30
     assert summary["best_val"] < 0.01, summary
     assert summary["holdout"]["MASE"] < 0.3
@@ -229,8 +232,8 @@ def test_intervals_cover_about_80_percent_of_a_series_with_known_noise(tmp_path)
     coverage = {}
     for calibrate in (True, False):
         run = tmp_path / str(calibrate)
-        train_forecast(config, run, show_progress=False, log=lambda *_: None, series=series, calibrate=calibrate)
-        fm = load_forecast(run)
+        train("forecast", config, run, show_progress=False, log=lambda *_: None, series=series, calibrate=calibrate)
+        fm = open_run(run).predictor()
         inside = []
         for origin in range(n - test, n, 6):  # 20 origins x horizon 6: every held-out point once
             lower, upper = fm.predict(series.head(origin), 6).outer_interval()

@@ -1,4 +1,8 @@
-"""``rnnkit train classify``, ``rnnkit predict``, and ``eval``/``train --resume`` for classification runs."""
+"""``rnnkit train classify``, ``rnnkit predict``, and ``eval``/``train --resume`` for classification runs.
+
+Training goes through ``rnnkit.runs.train`` (``train_handler``); ``predict`` and ``eval`` open the run with
+``rnnkit.runs.open_run`` and ask its predictor (``rnnkit.runs.predictors.Classifier``) or the task's evaluation.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from rnnkit.commands.common import TRAIN_FLAGS, add_override_flags, add_typed_flags, budget_overrides, sections
+from rnnkit.commands.common import TRAIN_FLAGS, add_override_flags, add_typed_flags, sections, train_handler
 from rnnkit.errors import RnnkitError
 
 TASK = "classify"
@@ -102,9 +106,8 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def train(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.classify import ClassifyConfig, format_report, train_classifier
-
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config sections the flags give (--config < flags < --set)."""
     extra: dict[str, dict[str, Any]] = {}
     for key in ("data", "val", "test"):
         if getattr(args, key):
@@ -115,42 +118,38 @@ def train(args: argparse.Namespace) -> int:
     for name, (section, field, value) in flags.items():
         if getattr(args, name):
             extra.setdefault(section, {})[field] = value
-    values = sections(args, CLASSIFY_FLAGS, extra)
-    summary = train_classifier(ClassifyConfig.from_dict(values), args.out, show_progress=not args.no_progress,
-                               log=_log)
+    return sections(args, CLASSIFY_FLAGS, extra)
+
+
+def report(summary: dict[str, Any], run_dir: Any) -> int:
+    """The reports of a run (or the cross-validation's figures) on stdout, and the closing line."""
     if "folds" in summary:  # cross-validation
         print(f"{summary['k']}-fold cross-validation: accuracy {summary['accuracy_mean']:.4f} "
               f"± {summary['accuracy_std']:.4f}, macro-F1 {summary['macro_f1_mean']:.4f} "
-              f"± {summary['macro_f1_std']:.4f} ({summary['wall_s']:.0f}s); saved {args.out}")
+              f"± {summary['macro_f1_std']:.4f} ({summary['wall_s']:.0f}s); saved {run_dir}")
         return 0
-    return _report_run(summary, args.out, format_report)
+    from rnnkit.tasks.classify import format_report
 
-
-def _report_run(summary: dict[str, Any], run_dir: str, format_report) -> int:
-    for name, report in summary["reports"].items():
-        print(format_report(report, title=f"{name}: "))
+    for name, figures in summary["reports"].items():
+        print(format_report(figures, title=f"{name}: "))
     _log(f"rnnkit: trained {summary['step']} steps in {summary['elapsed']:.0f}s; saved {run_dir}")
     return 0
 
 
-def resume(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.classify import format_report, resume_config, train_classifier
-
-    config = resume_config(args.resume, budget_overrides(args))
-    summary = train_classifier(config, args.resume, resume=True, show_progress=not args.no_progress, log=_log)
-    return _report_run(summary, args.resume, format_report)
+train = train_handler(TASK, _overrides, report)
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.classify import evaluate_run, format_report
+    from rnnkit.runs import evaluate as evaluate_run
+    from rnnkit.tasks.classify import format_report
 
-    report = evaluate_run(args.run_dir, data=[args.data] if args.data else None, device=args.device)
-    for note in report.pop("notes"):
+    result = evaluate_run(args.run_dir, data=args.data, device=args.device)
+    for note in result.pop("notes"):
         _log(f"rnnkit: {note}")
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(result))
     else:
-        print(format_report(report, title=f"{report['split']}: "))
+        print(format_report(result, title=f"{result['split']}: "))
     return 0
 
 
@@ -182,11 +181,14 @@ def _read_inputs(args: argparse.Namespace) -> tuple[list[str], str]:
 def predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from rnnkit.tasks.classify import load_classifier
-    from rnnkit.training.precision import resolve_device
+    from rnnkit.runs import open_run
+    from rnnkit.runs.predictors import Classifier
 
     texts, source = _read_inputs(args)
-    clf = load_classifier(args.run_dir, resolve_device(args.device))
+    run = open_run(args.run_dir, args.device)
+    clf = run.predictor() if run.task == TASK else None
+    if not isinstance(clf, Classifier):
+        raise RnnkitError(f"'rnnkit predict' labels texts with a classifier; {args.run_dir} is a {run.task} run")
     empty = [i for i, t in enumerate(texts) if not t.strip()]
     if empty:
         where = "line" if source != "argument" else "text"
@@ -212,4 +214,4 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["CLASSIFY_FLAGS", "TASK", "add_parsers", "evaluate", "predict", "resume", "train"]
+__all__ = ["CLASSIFY_FLAGS", "TASK", "add_parsers", "evaluate", "predict", "report", "train"]

@@ -1,4 +1,9 @@
-"""``rnnkit train forecast``, ``rnnkit forecast``, ``rnnkit backtest``, and ``eval``/``train --resume`` for them."""
+"""``rnnkit train forecast``, ``rnnkit forecast``, ``rnnkit backtest``, and ``eval``/``train --resume`` for them.
+
+Training goes through ``rnnkit.runs.train`` (``train_handler``); ``forecast``, ``backtest RUN_DIR`` and ``eval``
+open the run with ``rnnkit.runs.open_run`` and ask its predictor (``rnnkit.runs.predictors.Forecaster``) or the
+task's evaluation.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,9 @@ from rnnkit.commands.common import (
     TRAIN_FLAGS,
     add_override_flags,
     add_typed_flags,
-    budget_overrides,
     report_training,
     sections,
+    train_handler,
 )
 from rnnkit.errors import RnnkitError
 
@@ -129,35 +134,30 @@ def _print_holdout(summary: dict[str, Any]) -> str | None:
     return text
 
 
-def train(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.forecast import ForecastRunConfig, train_forecast
-
-    config = ForecastRunConfig.from_dict(_overrides(args))
-    summary = train_forecast(config, args.out, show_progress=not args.no_progress,
-                             log=lambda m: print(m, file=sys.stderr))
-    return report_training(summary, args.out, "window", metric=_print_holdout(summary))
+def report(summary: dict[str, Any], run_dir: Any) -> int:
+    """The closing line of a forecasting run: steps, time and the held-out figures."""
+    return report_training(summary, run_dir, "window", metric=_print_holdout(summary))
 
 
-def resume(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.forecast import resume_config, train_forecast
+train = train_handler(TASK, _overrides, report)
 
-    config = resume_config(args.resume, budget_overrides(args))
-    summary = train_forecast(config, args.resume, resume=True, show_progress=not args.no_progress,
-                             log=lambda m: print(m, file=sys.stderr))
-    return report_training(summary, args.resume, "window", metric=_print_holdout(summary))
+
+def _open_forecaster(run_dir: str, device: str):
+    """The run in ``run_dir`` (``rnnkit.runs.open_run``), refused unless it is a forecaster."""
+    from rnnkit.runs import open_run
+
+    run = open_run(run_dir, device)
+    if run.task != TASK:
+        raise RnnkitError(f"{run_dir} is a {run.task} run, not a forecasting run")
+    return run
 
 
 def forecast(args: argparse.Namespace) -> int:
-    import dataclasses
+    from rnnkit.tasks.forecast import plot_forecast
 
-    from rnnkit.data.series import load_series
-    from rnnkit.tasks.forecast import load_forecast, plot_forecast
-    from rnnkit.training.precision import resolve_device
-
-    fm = load_forecast(args.run_dir, resolve_device(args.device))
-    data = fm.config.data if args.data is None else dataclasses.replace(fm.config.data, data=args.data)
-    series = load_series(data)
-    result = fm.predict(series, args.horizon)
+    fm = _open_forecaster(args.run_dir, args.device).predictor()
+    series = fm.series(args.data)
+    result = fm.forecast(args.horizon, series)
     frame = result.to_frame()
     if args.out:
         from rnnkit.fileio import atomic_write_text
@@ -177,11 +177,11 @@ def _backtest_config(source: str, data: str | None):
     import dataclasses
 
     from rnnkit.config import load_toml
-    from rnnkit.tasks.forecast import ForecastRunConfig, resume_config
+    from rnnkit.tasks.forecast import ForecastRunConfig
 
     path = Path(source)
     if path.is_dir():
-        config = resume_config(path)
+        config = _open_forecaster(source, "cpu").config
     elif path.suffix == ".toml" or path.is_file():
         config = ForecastRunConfig.from_dict(load_toml(path))
     else:
@@ -192,8 +192,8 @@ def _backtest_config(source: str, data: str | None):
 
 
 def run_backtest(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.forecast import backtest, format_table
-    from rnnkit.tasks.forecast_baselines import BASELINES
+    from rnnkit.runs import train as train_run
+    from rnnkit.tasks.forecast import BASELINES, backtest, format_table
 
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
     unknown = [b for b in baselines if b not in BASELINES]
@@ -201,7 +201,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         raise RnnkitError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
     config = _backtest_config(args.source, args.data)
     result = backtest(config, args.folds, args.step, out=args.out, baselines=baselines,
-                      log=lambda m: print(m, file=sys.stderr))
+                      log=lambda m: print(m, file=sys.stderr), train=train_run)
     if args.json:
         print(json.dumps(result))
     else:
@@ -211,11 +211,12 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.forecast import eval_forecast, format_table
+    from rnnkit.runs import evaluate as evaluate_run
+    from rnnkit.tasks.forecast import format_table
 
-    table = eval_forecast(args.run_dir, data=args.data, device=args.device)
+    table = evaluate_run(args.run_dir, data=args.data, device=args.device)
     print(json.dumps(table) if args.json else format_table(table))
     return 0
 
 
-__all__ = ["FORECAST_FLAGS", "TASK", "add_parsers", "evaluate", "forecast", "resume", "run_backtest", "train"]
+__all__ = ["FORECAST_FLAGS", "TASK", "add_parsers", "evaluate", "forecast", "report", "run_backtest", "train"]

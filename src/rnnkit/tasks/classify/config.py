@@ -1,0 +1,97 @@
+"""The settings of a classification run: ``[data]`` (ClassifyDataConfig), ``[model]``, ``[train]`` and its defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnkit.config import PRECISIONS, TrainConfig, build_run_config, raise_first
+from rnnkit.data.words import TokenizerConfig
+from rnnkit.models.classifier import ClassifierConfig
+
+LEVELS = ("word", "char")
+
+#: the classify task's training defaults (they differ from the language model's in TrainConfig)
+TRAIN_DEFAULTS: dict[str, Any] = dict(batch_size=50, lr=2e-3, weight_decay=0.01, warmup_steps=50, epochs=6,
+                                      patience=3, eval_every=0, precision="fp32", log_every=20)
+
+
+@dataclass(frozen=True)
+class ClassifyDataConfig:
+    """Where the labelled text comes from, how it becomes tokens, and how it is split."""
+
+    data: tuple[str, ...] = ()  # one table or folder, or LABEL=FILE pairs
+    text_column: str = "text"
+    label_column: str = "label"
+    encoding: str = "utf-8"
+    level: str = "word"  # word tokens, or characters (for short strings: names, codes)
+    lower: bool = True
+    punctuation: str = "split"  # split: punctuation marks are tokens; drop: removed; keep: split on spaces only
+    min_freq: int = 1
+    max_vocab: int | None = None
+    max_len: int | None = 400  # tokens kept from the start of each text
+    val_fraction: float = 0.1  # stratified validation split of the training data (when no val files)
+    val: tuple[str, ...] = ()  # a validation set in any of the data layouts
+    test: tuple[str, ...] = ()  # a test set, evaluated with the best weights at the end
+    class_weights: bool = False  # weight the loss by n / (C * count) for imbalanced classes
+    embeddings: str | None = None  # word2vec file to initialise the word embeddings from
+    cv: int = 0  # K of K-fold cross-validation this run belongs to (0: none)
+    fold: int | None = None  # which fold (0-based) is this run's test split
+
+    @property
+    def tokenizer(self) -> TokenizerConfig:
+        return TokenizerConfig(lower=self.lower, punctuation=self.punctuation, newlines=False)
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    """A classification run: data, model and training settings."""
+
+    data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
+    model: ClassifierConfig = field(default_factory=ClassifierConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(**TRAIN_DEFAULTS))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ClassifyConfig:
+        data = dict(d.get("data", {}))
+        for key in ("data", "val", "test"):
+            if isinstance(data.get(key), str):
+                data[key] = (data[key],)
+            if key in data:
+                data[key] = tuple(str(v) for v in data[key])
+        return build_run_config(cls, d, data=data, train={**TRAIN_DEFAULTS, **d.get("train", {})})
+
+    def validate(self) -> ClassifyConfig:
+        """Raise a one-line RnnkitError naming the first bad setting; return self."""
+        d, t = self.data, self.train
+        checks = [
+            (bool(d.data), "no data given; pass --data FILE.csv, --data FOLDER or --data LABEL=FILE (repeated)"),
+            (d.level in LEVELS, f"--level must be word or char, got {d.level!r}"),
+            (d.min_freq >= 1, f"--min-freq must be >= 1, got {d.min_freq}"),
+            (d.max_len is None or d.max_len >= 1, f"--max-len must be >= 1, got {d.max_len}"),
+            (0 <= d.val_fraction < 1, f"--val-fraction must be in [0, 1), got {d.val_fraction}"),
+            (d.embeddings is None or d.level == "word", "--embeddings needs --level word (they are word vectors)"),
+            (d.cv == 0 or d.cv >= 2, f"--cv must be >= 2 folds, got {d.cv}"),
+            (t.batch_size >= 1, f"--batch-size must be >= 1, got {t.batch_size}"),
+            (t.lr > 0, f"--lr must be > 0, got {t.lr}"),
+            (t.eval_every >= 0, f"--eval-every must be >= 0 (0: once per epoch), got {t.eval_every}"),
+            (t.patience is None or t.patience >= 1, f"--patience must be >= 1, got {t.patience}"),
+            (t.max_steps or t.epochs or t.time, "give one of --max-steps, --epochs or --time"),
+            (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
+        ]
+        raise_first(checks)
+        TokenizerConfig(punctuation=d.punctuation).validate()
+        self.model.validate()
+        return self
+
+
+def fold_config(config: ClassifyConfig, fold: int) -> ClassifyConfig:
+    """The run of cross-validation fold ``fold`` (0-based): its test split is the fold, no other test set."""
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, fold=fold, test=()))
+
+
+__all__ = ["LEVELS", "TRAIN_DEFAULTS", "ClassifyConfig", "ClassifyDataConfig", "fold_config"]

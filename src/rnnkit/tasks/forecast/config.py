@@ -1,0 +1,61 @@
+"""The settings of a forecasting run: ``[data]`` (SeriesConfig), ``[model]`` (ForecasterConfig), ``[train]``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnkit.config import TrainConfig, build_section, check_sections, raise_first
+from rnnkit.data.series import SeriesConfig
+from rnnkit.models.forecaster import ForecasterConfig
+
+# Small series, small models: fp32 on the CPU, many short steps, validation often.
+TRAIN_DEFAULTS: dict[str, Any] = dict(batch_size=32, lr=3e-3, weight_decay=0.0, warmup_steps=20, max_steps=600,
+                                      eval_every=20, log_every=20, precision="fp32", device="cpu", seed=1337)
+SINE_DEFAULTS = dict(horizon=40, input_len=40)
+
+
+@dataclass(frozen=True)
+class ForecastRunConfig:
+    """A forecasting run: ``[data]`` (SeriesConfig), ``[model]`` (ForecasterConfig), ``[train]`` (TrainConfig)."""
+
+    data: SeriesConfig = field(default_factory=SeriesConfig)
+    model: ForecasterConfig = field(default_factory=ForecasterConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(**TRAIN_DEFAULTS))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ForecastRunConfig:
+        """Build from nested dicts; unknown keys are one-line errors, missing ones take the task's defaults."""
+        check_sections(d, ("data", "model", "train"))
+        data = dict(d.get("data", {}))
+        if data.get("data") == "sine":  # the demo: one period in, one period out
+            data = {**SINE_DEFAULTS, **data}
+        build_section(SeriesConfig, {k: v for k, v in data.items() if k not in ("target", "covariates")}, "data")
+        build_section(ForecasterConfig, {k: v for k, v in d.get("model", {}).items() if k != "quantiles"}, "model")
+        return cls(data=SeriesConfig.from_dict(data), model=ForecasterConfig.from_dict(d.get("model", {})),
+                   train=build_section(TrainConfig, {**TRAIN_DEFAULTS, **d.get("train", {})}, "train"))
+
+    def validate(self) -> ForecastRunConfig:
+        """Raise a one-line RnnkitError naming the first bad setting; return the config, with precision
+        ``auto`` read as fp32 (small series, small models: bf16 would only lose digits)."""
+        self.data.validate()
+        self.model.validate()
+        t = self.train
+        checks = [
+            (t.batch_size >= 1, f"--batch-size must be >= 1, got {t.batch_size}"),
+            (t.lr > 0, f"--lr must be > 0, got {t.lr}"),
+            (t.max_steps or t.epochs or t.time, "give one of --max-steps, --epochs or --time"),
+            (t.patience is None or t.patience >= 1, f"--patience must be >= 1, got {t.patience}"),
+            (t.precision in ("fp32", "bf16", "auto"), f"--precision must be fp32, bf16 or auto, got {t.precision!r}"),
+        ]
+        raise_first(checks)
+        if t.precision == "auto":
+            return dataclasses.replace(self, train=dataclasses.replace(t, precision="fp32"))
+        return self
+
+
+__all__ = ["SINE_DEFAULTS", "TRAIN_DEFAULTS", "ForecastRunConfig"]
