@@ -10,8 +10,8 @@ import pytest
 from rnnkit.cli import main
 from rnnkit.config import TrainConfig
 from rnnkit.models.language_model import LanguageModelConfig
-from rnnkit.tasks.compare import CompareConfig, compare, parse_models
-from rnnkit.tasks.ngram import eval_ngram
+from rnnkit.runs import evaluate
+from rnnkit.runs.compare import CompareConfig, compare, parse_models
 
 TINY_TRAIN = TrainConfig(batch_size=4, seq_len=16, lr=1e-2, warmup_steps=2, max_steps=25, eval_every=25,
                          precision="fp32", device="cpu", seed=3, save_every=1e9)
@@ -27,7 +27,7 @@ def test_compare_trains_every_model_on_the_same_split(corpus, tmp_path):
     assert [r["model"] for r in rows] == ["kn2", "kn4", "mlp-ngram", "lstm"]
     by_name = {r["model"]: r for r in rows}
     # the table's n-gram figure is exactly what 'rnnkit eval' reports for that run
-    assert by_name["kn4"]["bits_per_char"] == pytest.approx(eval_ngram(tmp_path / "cmp" / "kn4")["bits_per_token"])
+    assert by_name["kn4"]["bits_per_char"] == pytest.approx(evaluate(tmp_path / "cmp" / "kn4")["bits_per_token"])
     assert by_name["kn4"]["bits_per_char"] < by_name["kn2"]["bits_per_char"]  # this corpus repeats itself
     assert by_name["lstm"]["size_unit"] == "parameters" and by_name["kn2"]["size_unit"] == "n-grams"
     for r in rows:

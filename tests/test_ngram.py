@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from rnnkit.cli import main
-from rnnkit.models.language_model import LanguageModelConfig, build_language_model
+from rnnkit.models.language_model import LanguageModelConfig
 from rnnkit.models.mlp_ngram import MLPNgramLM
 from rnnkit.models.ngram import KneserNeyLM, estimate_discounts
-from rnnkit.tasks.ngram import load_corpus, load_ngram
+from rnnkit.runs import evaluate, open_run, train
+from rnnkit.tasks.lm import build_language_model, load_corpus  # n-gram runs read their text as an LM does
 
 
 def cli(*args, capsys):
@@ -82,7 +83,8 @@ def test_save_and_load_give_identical_distributions(corpus, tmp_path, capsys):
     code, _, err = cli("train", "ngram", "--data", corpus, "--order", 4, "--out", out, capsys=capsys)
     assert code == 0, err
     assert "validation" in err
-    model, vocab, config = load_ngram(out)
+    run = open_run(out)
+    model, vocab, config = run.model, run.vocab, run.config
     assert config.model.order == 4
     stored = json.loads((out / "config.json").read_text())
     assert stored["task"] == "ngram"
@@ -114,7 +116,8 @@ def test_word_level(corpus, tmp_path, capsys):
     assert code == 0, err
     code, text, _ = cli("sample", out, "--prime", "ANNA: the", "--length", 12, "--seed", 1, capsys=capsys)
     assert code == 0 and text.startswith("ANNA: the")
-    model, vocab, _ = load_ngram(out)
+    run = open_run(out)
+    model, vocab = run.model, run.vocab
     assert abs(model.distribution(vocab.encode("never seen words")).sum() - 1) < 1e-9
 
 
@@ -142,14 +145,13 @@ def test_mlp_ngram_streams_exactly_like_one_window():
 def test_mlp_ngram_trains_as_a_language_model(corpus, tmp_path):
     import dataclasses
 
-    from rnnkit.tasks.lm import eval_lm, train_lm
     from tests.conftest import tiny_config
 
     config = tiny_config(corpus, max_steps=30, eval_every=15)
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, model="mlp-ngram", context=4,
                                                                     hidden_size=32, dropout=0.0))
-    summary = train_lm(config, tmp_path / "mlp", show_progress=False, log=lambda m: None)
+    summary = train("lm", config, tmp_path / "mlp", show_progress=False, log=lambda m: None)
     assert summary["step"] == 30
-    result = eval_lm(tmp_path / "mlp", device="cpu")
+    result = evaluate(tmp_path / "mlp", device="cpu")
     vocab_size = json.loads((tmp_path / "mlp" / "config.json").read_text())["model"]["vocab_size"]
     assert result["nats_per_token"] < math.log(vocab_size) - 0.5  # clearly better than uniform

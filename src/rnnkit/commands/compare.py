@@ -34,7 +34,7 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
 
 def run(args: argparse.Namespace) -> int:
     from rnnkit.config import parse_duration
-    from rnnkit.tasks.compare import CompareConfig, compare, format_table, parse_models
+    from rnnkit.runs.compare import CompareConfig, compare, format_table, parse_models
 
     config = CompareConfig(models=parse_models(args.models))
     train = {k: getattr(args, k) for k in ("device", "precision", "seed") if getattr(args, k) is not None}

@@ -1,12 +1,13 @@
-"""``rnnkit train ngram``, and ``sample``/``eval`` for Kneser-Ney n-gram runs."""
+"""``rnnkit train ngram``, and ``sample``/``eval`` for Kneser-Ney n-gram runs (through ``rnnkit.runs``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import Any
 
-from rnnkit.commands.common import add_override_flags, sections
+from rnnkit.commands.common import add_override_flags, sections, train_handler
 from rnnkit.errors import RnnkitError
 
 TASK = "ngram"
@@ -38,22 +39,26 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
         p.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
 
 
-def train(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.ngram import NgramRunConfig, train_ngram
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return sections(args, NGRAM_FLAGS, {"data": {"lowercase": True}} if args.lowercase else None)
 
-    values = sections(args, NGRAM_FLAGS, {"data": {"lowercase": True}} if args.lowercase else None)
-    summary = train_ngram(NgramRunConfig.from_dict(values), args.out, log=lambda m: print(m, file=sys.stderr))
+
+def report(summary: dict[str, Any], run_dir: Any) -> int:
+    """The closing line of counting an n-gram model: its time and validation scores."""
     val = summary["validation"]
     tail = (f"; validation {val['nats_per_token']:.4f} nats/token ({val['bits_per_token']:.4f} bits/token, "
             f"perplexity {val['perplexity']:.2f})" if val else "")
-    print(f"rnnkit: counted in {summary['elapsed']:.1f}s{tail}; saved {args.out}", file=sys.stderr)
+    print(f"rnnkit: counted in {summary['elapsed']:.1f}s{tail}; saved {run_dir}", file=sys.stderr)
     return 0
 
 
-def evaluate(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.ngram import eval_ngram
+train = train_handler(TASK, _overrides, report)
 
-    result = eval_ngram(args.run_dir, data=args.data)
+
+def evaluate(args: argparse.Namespace) -> int:
+    from rnnkit.runs import evaluate as evaluate_run
+
+    result = evaluate_run(args.run_dir, data=args.data, device="cpu")  # counts live on the CPU; --device is moot
     if args.json:
         print(json.dumps(result))
     else:
@@ -63,24 +68,18 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def sample(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.ngram import load_ngram, sample_ngram
+    from rnnkit.generate import SamplingConfig
+    from rnnkit.runs import open_run
 
     if args.condition is not None:
         raise RnnkitError(f"{args.run_dir} is an unconditioned n-gram model; drop --condition")
-    if args.length < 0:
-        raise RnnkitError(f"--length must be >= 0, got {args.length}")
-    model, vocab, _ = load_ngram(args.run_dir)
-    prime = args.prime
-    if args.skip_unknown:
-        dropped = set(vocab.unknown(prime))
-        prime = "".join(c for c in prime if c not in dropped)
-    temperature = 1.0 if args.greedy else args.temperature
-    top_k = 1 if args.greedy else args.top_k
-    for i in range(args.num_samples):
-        seed = None if args.seed is None else args.seed + i
-        text = sample_ngram(model, vocab, prime, args.length, temperature, top_k, args.top_p, seed)
-        print(text if args.num_samples == 1 else f"--- sample {i + 1} ---\n{text}")
+    cfg = SamplingConfig(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                         greedy=args.greedy, num_samples=args.num_samples, seed=args.seed,
+                         skip_unknown=args.skip_unknown)
+    texts = open_run(args.run_dir).predictor().generate(args.prime, cfg)  # on the CPU, whatever --device
+    for i, text in enumerate(texts):
+        print(text if len(texts) == 1 else f"--- sample {i + 1} ---\n{text}")
     return 0
 
 
-__all__ = ["NGRAM_FLAGS", "TASK", "add_parsers", "evaluate", "sample", "train"]
+__all__ = ["NGRAM_FLAGS", "TASK", "add_parsers", "evaluate", "report", "sample", "train"]

@@ -1,4 +1,4 @@
-"""``rnnkit train word2vec``, ``rnnkit similar``, ``rnnkit analogy``, and ``eval`` for word2vec runs."""
+"""``rnnkit train word2vec``, ``similar``, ``analogy`` and ``eval`` for word2vec runs (via ``rnnkit.runs``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import argparse
 import json
 import math
 import sys
+from typing import Any
 
-from rnnkit.commands.common import add_override_flags, sections
+from rnnkit.commands.common import add_override_flags, sections, train_handler
 from rnnkit.errors import RnnkitError
 
 TASK = "word2vec"
@@ -66,21 +67,39 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     a.set_defaults(handler=analogy)
 
 
-def train(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.word2vec import Word2VecRunConfig
-    from rnnkit.tasks.word2vec import train as train_w2v
-
-    extra: dict = {"data": {}}
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    extra: dict[str, dict[str, Any]] = {"data": {}}
     if args.data:
         extra["data"]["data"] = list(args.data)
     if args.keep_case:
         extra["data"]["lowercase"] = False
-    values = sections(args, W2V_FLAGS, extra)
-    summary = train_w2v(Word2VecRunConfig.from_dict(values), args.out, log=lambda m: print(m, file=sys.stderr))
+    return sections(args, W2V_FLAGS, extra)
+
+
+def report(summary: dict[str, Any], run_dir: Any) -> int:
+    """The closing line of a word2vec run: vocabulary, corpus and speed."""
     print(f"rnnkit: {summary['vocab_size']:,} words, {summary['corpus_words']:,} corpus words in "
-          f"{summary['train_seconds']:.1f}s ({summary['words_per_second']:,.0f} words/s); saved {args.out}",
+          f"{summary['train_seconds']:.1f}s ({summary['words_per_second']:,.0f} words/s); saved {run_dir}",
           file=sys.stderr)
     return 0
+
+
+train = train_handler(TASK, _overrides, report)
+
+
+def _word_vectors(args: argparse.Namespace, command: str):
+    """The ``WordVectors`` predictor of the run in ``args.run_dir`` (a one-line error for another kind of run)."""
+    from rnnkit.runs import open_run
+    from rnnkit.runs.predictors import WordVectors
+
+    if args.topn < 1:
+        raise RnnkitError(f"--topn must be >= 1, got {args.topn}")
+    run = open_run(args.run_dir)
+    vectors = run.predictor()
+    if not isinstance(vectors, WordVectors):
+        raise RnnkitError(f"{args.run_dir} is a {run.task} run; 'rnnkit {command}' needs word vectors "
+                          "(a word2vec run)")
+    return vectors
 
 
 def _print_neighbours(pairs: list[tuple[str, float]]) -> None:
@@ -89,28 +108,19 @@ def _print_neighbours(pairs: list[tuple[str, float]]) -> None:
 
 
 def similar(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.word2vec import similar as nearest
-
-    if args.topn < 1:
-        raise RnnkitError(f"--topn must be >= 1, got {args.topn}")
-    _print_neighbours(nearest(args.run_dir, args.word, args.topn))
+    _print_neighbours(_word_vectors(args, "similar").similar(args.word, args.topn))
     return 0
 
 
 def analogy(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.word2vec import analogy as solve
-
-    if args.topn < 1:
-        raise RnnkitError(f"--topn must be >= 1, got {args.topn}")
-    _print_neighbours(solve(args.run_dir, args.a, args.b, args.c, args.topn))
+    _print_neighbours(_word_vectors(args, "analogy").analogy(args.a, args.b, args.c, args.topn))
     return 0
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.word2vec import evaluate_vectors, load_vectors
+    from rnnkit.runs import evaluate as evaluate_run
 
-    words, vectors = load_vectors(args.run_dir)
-    result = evaluate_vectors(words, vectors, args.data)
+    result = evaluate_run(args.run_dir, data=args.data, device="cpu")  # vectors are NumPy arrays; --device is moot
     if args.json:
         print(json.dumps(result))
         return 0
@@ -124,4 +134,4 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["TASK", "W2V_FLAGS", "add_parsers", "analogy", "evaluate", "similar", "train"]
+__all__ = ["TASK", "W2V_FLAGS", "add_parsers", "analogy", "evaluate", "report", "similar", "train"]

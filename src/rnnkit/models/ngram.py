@@ -11,7 +11,8 @@ proportional to the number of distinct n-grams; nothing is dense. The probabilit
 
 with ``P_0(w) = 1 / vocab_size``; a context never seen at order n passes ``P_{n-1}`` through
 unchanged. Each order is a proper distribution as long as ``0 <= D_k <= k``, so every
-``distribution(context)`` sums to 1, including for contexts (and tokens) never seen.
+``distribution(context)`` sums to 1, including for contexts (and tokens) never seen. Sampling from
+those distributions (temperature, top-k, top-p) is the n-gram task's (``rnnkit.tasks.ngram.sample_ids``).
 """
 
 from __future__ import annotations
@@ -150,21 +151,6 @@ class KneserNeyLM:
         for i in range(start, len(tokens)):
             total -= math.log(self.prob(tokens[max(0, i - self.order + 1):i], tokens[i]))
         return total, len(tokens) - start
-
-    def sample(self, context: Sequence[int], length: int, temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None, generator: torch.Generator | None = None) -> list[int]:
-        """``length`` ids drawn one at a time after ``context`` (temperature / top-k / top-p as in generate)."""
-        from rnnkit.generate import filter_logits
-
-        history = [int(t) for t in context]
-        out: list[int] = []
-        for _ in range(length):
-            logp = torch.from_numpy(np.log(self.distribution(history)))[None]  # (1, V)
-            probs = filter_logits(logp, temperature, top_k, top_p).softmax(-1)  # (1, V)
-            token = int(torch.multinomial(probs, 1, generator=generator))
-            out.append(token)
-            history = history[-(self.order - 1):] + [token] if self.order > 1 else []
-        return out
 
     # -- size and storage -------------------------------------------------------------------------
     def num_ngrams(self) -> int:

@@ -93,7 +93,7 @@ def train(task: str | Task, config: Any, out: str | Path, *, resume: bool = Fals
         config = with_default_time(config, task.default_time)  # ten minutes when no budget is given
     config = config.validate()
     if resume and not task.trains:
-        raise RnnkitError(f"{out} is a {task.name} run, which is made in one go; there is nothing to resume")
+        raise RnnkitError(f"{out} was made by 'rnnkit train {task.name}' in one go; there is nothing to resume")
     if not resume:
         claim_run_dir(out, task)
     parts = task.subruns(config)

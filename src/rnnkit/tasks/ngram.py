@@ -1,10 +1,17 @@
-"""Count-based n-gram language models: train (count), evaluate and sample a Kneser-Ney model over a text corpus."""
+"""Count-based n-gram language models: a Kneser-Ney model counted over a text corpus, scored and sampled.
+
+The task (``TASK``) counts the n-grams of the training split in one go (``fit``; there is nothing to
+resume) and writes them to ``model.pt``; ``rnnkit.runs`` claims the run directory, writes vocab.json
+and config.json, and opens the run. The text, its split and its vocabulary are exactly a language
+model's (``rnnkit.tasks.lm.load_corpus``). ``NgramGenerator`` samples and scores text (``TextGenerator``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,17 +19,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import LEVELS, DataConfig, build_run_config, raise_first
-from rnnkit.data import CharVocab, encode_corpus, read_text, resolve_data, split_train_val
-from rnnkit.data.words import TokenizerConfig, WordVocab, tokenize
+from rnnkit.config import build_run_config, raise_first
+from rnnkit.data.words import WordVocab, tokenize
 from rnnkit.errors import RnnkitError
+from rnnkit.generate import SamplingConfig, filter_logits
 from rnnkit.models.ngram import KneserNeyLM
+from rnnkit.tasks.base import Context, Fitted, Task
+from rnnkit.tasks.lm import LEVELS, DataConfig, LanguageModelTask, Vocab, load_corpus, tokenizer_config
 
-TASK = "ngram"
 MODEL_FILE = "model.pt"
-Vocab = CharVocab | WordVocab
 
 
 @dataclass(frozen=True)
@@ -64,33 +70,6 @@ class NgramRunConfig:
         return self
 
 
-def _tokenizer(data: DataConfig) -> TokenizerConfig:
-    return TokenizerConfig(lower=data.lowercase, punctuation=data.punctuation).validate()
-
-
-def load_corpus(data: DataConfig, vocab: Vocab | None = None) -> tuple[Path, np.ndarray, np.ndarray, Vocab]:
-    """(path, train ids, validation ids, vocabulary) of the run's text at its level.
-
-    Characters: the same encoding and split as ``rnnkit train lm`` (vocabulary from the whole file).
-    Words: the vocabulary comes from the training split (``min_freq``, ``max_vocab``); rarer words are ``<unk>``.
-    """
-    path = resolve_data(data.data)
-    if data.level == "char":
-        ids, vocab = encode_corpus(path, vocab=vocab, encoding=data.encoding)
-        train, val = split_train_val(ids, data.val_fraction)
-        return path, np.asarray(train, dtype=np.int64), np.asarray(val, dtype=np.int64), vocab
-    tokens = tokenize(read_text(path, data.encoding), _tokenizer(data))
-    train_tokens, val_tokens = split_train_val(tokens, data.val_fraction)  # type: ignore[arg-type]
-    if vocab is None:
-        vocab = WordVocab.build([train_tokens], min_freq=data.min_freq, max_vocab=data.max_vocab,
-                                tokenizer=_tokenizer(data))
-    return path, vocab.encode_tokens(train_tokens), vocab.encode_tokens(val_tokens), vocab
-
-
-def _load_vocab(data: dict[str, Any]) -> Vocab:
-    return WordVocab.from_dict(data) if data.get("kind") == "word" else CharVocab.from_dict(data)
-
-
 def score(model: KneserNeyLM, ids: np.ndarray) -> dict[str, float]:
     """Nats and bits per token and perplexity of ``model`` predicting ids[1:] (as ``rnnkit eval`` does for an LM)."""
     if len(ids) < 2:
@@ -101,72 +80,134 @@ def score(model: KneserNeyLM, ids: np.ndarray) -> dict[str, float]:
             "tokens": int(count)}
 
 
-def train_ngram(config: NgramRunConfig, out: str | Path, log=print) -> dict[str, Any]:
-    """Count the n-grams of the training split into run directory ``out``; returns a summary with validation scores."""
-    out = Path(out)
-    config = config.validate()
-    if (out / MODEL_FILE).exists():
-        raise RnnkitError(f"{out} already holds an n-gram model; choose another --out")
-    start = time.perf_counter()
-    path, train_ids, val_ids, vocab = load_corpus(config.data)
-    if len(train_ids) < config.model.order:
-        raise RnnkitError(f"{path} has {len(train_ids)} training tokens, fewer than --order {config.model.order}; "
-                          "use a longer text or a lower --order")
-    model = KneserNeyLM(config.model.order, len(vocab), config.model.discounts).fit(train_ids)
-    elapsed = time.perf_counter() - start
-    val = score(model, val_ids) if len(val_ids) >= 2 else None
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt.save_json(out / ckpt.VOCAB_FILE, vocab.to_dict())
-    ckpt.save_tensors(out / MODEL_FILE, {"counts": model.to_tensors()})
-    meta = {"rnnkit_version": __version__, "data_path": str(path), "ngrams": model.num_ngrams(),
-            "vocab_size": len(vocab), "train_tokens": int(len(train_ids)), "val_tokens": int(len(val_ids)),
-            "train_seconds": elapsed, "validation": val}
-    ckpt.save_json(out / ckpt.CONFIG_FILE, {"task": TASK, **config.to_dict(), "meta": meta})
-    log(f"rnnkit: {config.model.order}-gram {config.data.level} model: {model.num_ngrams():,} distinct n-grams, "
-        f"{len(vocab):,} token types, {len(train_ids):,} training tokens from {path} in {elapsed:.1f}s")
-    return {"run_dir": str(out), "model": model, "elapsed": elapsed, **meta}
+def sample_ids(model: KneserNeyLM, context: np.ndarray, length: int, temperature: float = 1.0,
+               top_k: int | None = None, top_p: float | None = None,
+               generator: torch.Generator | None = None) -> Iterator[int]:
+    """``length`` ids drawn one at a time after ``context`` from the model's next-token distributions
+    (temperature / top-k / top-p as in ``rnnkit.generate``)."""
+    history = [int(t) for t in context]
+    for _ in range(length):
+        logp = torch.from_numpy(np.log(model.distribution(history)))[None]  # (1, V)
+        probs = filter_logits(logp, temperature, top_k, top_p).softmax(-1)  # (1, V)
+        token = int(torch.multinomial(probs, 1, generator=generator))
+        yield token
+        history = history[-(model.order - 1):] + [token] if model.order > 1 else []
 
 
-def load_ngram(run_dir: str | Path) -> tuple[KneserNeyLM, Vocab, NgramRunConfig]:
-    """The model, vocabulary and config of an n-gram run directory."""
-    run_dir = Path(run_dir)
-    stored = ckpt.load_json(run_dir / ckpt.CONFIG_FILE)
-    stored.pop("meta", None)
-    stored.pop("task", None)
-    config = NgramRunConfig.from_dict(stored)
-    vocab = _load_vocab(ckpt.load_json(run_dir / ckpt.VOCAB_FILE))
-    counts = ckpt.load_tensors(run_dir / MODEL_FILE)["counts"]
-    return KneserNeyLM.from_tensors(config.model.order, len(vocab), counts, config.model.discounts), vocab, config
+@dataclass
+class NgramGenerator:
+    """A counted n-gram model with its vocabulary: samples and scores text (``TextGenerator``)."""
+
+    model: KneserNeyLM
+    vocab: Vocab
+    config: NgramRunConfig
+
+    def generate(self, prime: str = "", config: SamplingConfig | None = None,
+                 stream: Callable[[str], None] | None = None, condition: str | None = None) -> list[str]:
+        """``config.num_samples`` texts, each ``prime`` followed by ``config.length`` sampled tokens; sample i
+        draws with seed ``config.seed + i``. Greedy takes the most likely token (top-k 1 at temperature 1).
+        With one sample, each new token's text goes to ``stream`` as soon as it is drawn."""
+        cfg = config or SamplingConfig()
+        if condition is not None:
+            raise RnnkitError("this is an unconditioned n-gram model; drop --condition")
+        if cfg.skip_unknown:
+            dropped = set(self.vocab.unknown(prime))
+            prime = "".join(c for c in prime if c not in dropped)
+        temperature, top_k = (1.0, 1) if cfg.greedy else (cfg.temperature, cfg.top_k)
+        prime_ids = self.vocab.encode(prime)
+        streaming = stream is not None and cfg.num_samples == 1
+        texts = []
+        for i in range(cfg.num_samples):
+            generator = torch.Generator()
+            if cfg.seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(cfg.seed + i)
+            # a word's spacing depends on the words before it; a character stands alone
+            text_of = (self.vocab.stream_decoder(prime_ids) if isinstance(self.vocab, WordVocab)
+                       else lambda t: self.vocab.decode([t]))
+            pieces = []
+            for token in sample_ids(self.model, prime_ids, cfg.length, temperature, top_k, cfg.top_p, generator):
+                pieces.append(text_of(token))
+                if streaming:
+                    stream(pieces[-1])
+            texts.append(prime + "".join(pieces))
+        return texts
+
+    def score(self, text: str) -> dict[str, float]:
+        """Nats/bits per token and perplexity of the model reading ``text`` (tokenized as in training)."""
+        if isinstance(self.vocab, WordVocab):
+            ids = self.vocab.encode_tokens(tokenize(text, tokenizer_config(self.config.data)))
+        else:
+            unknown = self.vocab.unknown(text)
+            if unknown:
+                raise RnnkitError(f"the text has characters the model never saw: {unknown[:5]}; remove them")
+            ids = self.vocab.encode(text)
+        return score(self.model, ids)
 
 
-def eval_ngram(run_dir: str | Path, data: str | None = None) -> dict[str, float]:
-    """Scores of an n-gram run on its validation split, or on the whole of ``data`` when given."""
-    model, vocab, config = load_ngram(run_dir)
-    if data is None:
-        _, _, ids, _ = load_corpus(config.data, vocab)
-        if len(ids) < 2:
-            raise RnnkitError(f"{run_dir} was trained without a validation split; pass --data FILE to evaluate on")
-    else:
-        other = dataclasses.replace(config.data, data=data, val_fraction=0.0)
-        _, ids, _, _ = load_corpus(other, vocab)
-    return score(model, ids)
+class NgramTask(Task):
+    """``rnnkit train ngram``: an interpolated modified Kneser-Ney model counted over a text file."""
+
+    name = "ngram"
+    config_class = NgramRunConfig
+    vocab_class = LanguageModelTask.vocab_class  # the same vocab.json as a language model's
+    default_time = None  # counted in one pass: no budget
+    trains = False
+    weights_file = MODEL_FILE
+
+    def fit(self, config: NgramRunConfig, ctx: Context) -> Fitted:
+        """Count the n-grams of the training split into ``ctx.out``/model.pt and score the validation split."""
+        start = time.perf_counter()
+        path, train_ids, val_ids, vocab = load_corpus(config.data)
+        if len(train_ids) < config.model.order:
+            raise RnnkitError(f"{path} has {len(train_ids)} training tokens, fewer than --order "
+                              f"{config.model.order}; use a longer text or a lower --order")
+        model = KneserNeyLM(config.model.order, len(vocab), config.model.discounts).fit(train_ids)
+        elapsed = time.perf_counter() - start
+        val = score(model, val_ids) if len(val_ids) >= 2 else None
+        ctx.out.mkdir(parents=True, exist_ok=True)
+        ckpt.save_tensors(ctx.out / MODEL_FILE, {"counts": model.to_tensors()})
+        meta = {"data_path": str(path), "ngrams": model.num_ngrams(), "vocab_size": len(vocab),
+                "train_tokens": int(len(train_ids)), "val_tokens": int(len(val_ids)), "train_seconds": elapsed,
+                "validation": val}
+        ctx.log(f"rnnkit: {config.model.order}-gram {config.data.level} model: {model.num_ngrams():,} distinct "
+                f"n-grams, {len(vocab):,} token types, {len(train_ids):,} training tokens from {path} "
+                f"in {elapsed:.1f}s")
+        return Fitted(vocab, meta, {"elapsed": elapsed})
+
+    def load_model(self, run_dir: Path, config: NgramRunConfig, vocab: Vocab, device: torch.device) -> KneserNeyLM:
+        """The counts of model.pt (on the CPU: an n-gram model is dicts, not tensors), checked against vocab.json."""
+        path = run_dir / MODEL_FILE
+        counts = ckpt.load_tensors(path).get("counts")
+        order = config.model.order
+        names = [f"{kind}_{k}" for k in range(1, order + 1) for kind in ("grams", "counts")]
+        if not isinstance(counts, dict) or any(not isinstance(counts.get(n), torch.Tensor) for n in names):
+            raise RnnkitError(f"{path} does not hold the counts of an order-{order} n-gram model; "
+                              "the files come from different runs")
+        top = max((int(counts[f"grams_{k}"].max()) for k in range(1, order + 1) if counts[f"grams_{k}"].numel()),
+                  default=-1)
+        if top >= len(vocab):
+            raise RnnkitError(f"{path} counts token id {top} but {run_dir / self.vocab_file} has {len(vocab)} "
+                              "tokens; the files come from different runs")
+        return KneserNeyLM.from_tensors(order, len(vocab), counts, config.model.discounts)
+
+    def predictor(self, run: Any) -> NgramGenerator:
+        return NgramGenerator(run.model, run.vocab, run.config)
+
+    def evaluate(self, run: Any, data: str | None = None) -> dict[str, float]:
+        """Scores on the run's validation split, or on the whole of ``data`` when given."""
+        if data is None:
+            _, _, ids, _ = load_corpus(run.config.data, run.vocab)
+            if len(ids) < 2:
+                raise RnnkitError(f"{run.path} was trained without a validation split; pass --data FILE to "
+                                  "evaluate on")
+        else:
+            _, ids, _, _ = load_corpus(dataclasses.replace(run.config.data, data=data, val_fraction=0.0), run.vocab)
+        return score(run.model, ids)
 
 
-def sample_ngram(model: KneserNeyLM, vocab: Vocab, prime: str, length: int, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None, seed: int | None = None) -> str:
-    """``prime`` followed by ``length`` sampled tokens, as text."""
-    prime_ids = vocab.encode(prime)
-    generator = torch.Generator()
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
-    ids = model.sample(prime_ids, length, temperature, top_k, top_p, generator=generator)
-    if isinstance(vocab, WordVocab):
-        push = vocab.stream_decoder(prime_ids)
-        return prime + "".join(push(i) for i in ids)
-    return prime + vocab.decode(ids)
+TASK = NgramTask()
 
-
-__all__ = ["TASK", "NgramConfig", "NgramRunConfig", "eval_ngram", "load_corpus", "load_ngram", "sample_ngram",
-           "score", "train_ngram"]
+__all__ = ["MODEL_FILE", "TASK", "NgramConfig", "NgramGenerator", "NgramRunConfig", "NgramTask", "sample_ids",
+           "score"]

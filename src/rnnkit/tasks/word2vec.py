@@ -2,7 +2,9 @@
 
 A run directory holds ``config.json`` (``"task": "word2vec"``), ``vectors.txt`` (word2vec text format)
 and ``vectors.bin`` (word2vec binary format); both load with gensim's
-``KeyedVectors.load_word2vec_format`` and with ``rnnkit.data.vectors.load_word2vec``.
+``KeyedVectors.load_word2vec_format`` and with ``rnnkit.data.vectors.load_word2vec``. The task
+(``TASK``) trains the vectors in one go (``fit``); ``rnnkit.runs`` claims the run directory, writes
+config.json and opens the run, whose predictor (``Word2VecVectors``) answers ``similar`` and ``analogy``.
 Evaluation follows gensim's ``evaluate_word_pairs`` / ``evaluate_word_analogies``: lowercased,
 restricted to the vocabulary, with the share of pairs or questions covered reported.
 """
@@ -16,17 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from rnnkit import __version__
-from rnnkit import checkpoint as ckpt
 from rnnkit.config import build_run_config
 from rnnkit.data import read_text, resolve_data
 from rnnkit.data.vectors import load_word2vec, save_word2vec
 from rnnkit.data.words import TokenizerConfig, tokenize
 from rnnkit.errors import RnnkitError
 from rnnkit.models.word2vec import Word2VecConfig, most_similar, spearman, train_word2vec, unit_rows
+from rnnkit.tasks.base import Context, Fitted, Task
 
-TASK = "word2vec"
 TEXT_FILE, BINARY_FILE = "vectors.txt", "vectors.bin"
 ANALOGY_RESTRICT = 300_000  # gensim's evaluate_word_analogies default: only the most frequent words answer
 
@@ -60,6 +61,11 @@ class Word2VecRunConfig:
             data["data"] = tuple(data["data"])
         return build_run_config(cls, d, data=data)
 
+    def validate(self) -> Word2VecRunConfig:
+        """Raise a one-line RnnkitError naming the first bad setting; return self."""
+        self.model.validate()
+        return self
+
 
 def read_sentences(data: Word2VecDataConfig) -> list[list[str]]:
     """Tokenized non-empty lines of every data file, in order."""
@@ -71,33 +77,6 @@ def read_sentences(data: Word2VecDataConfig) -> list[list[str]]:
     if not sentences:
         raise RnnkitError(f"no words in {', '.join(data.data)}; pass a text file with words in it")
     return sentences
-
-
-def train(config: Word2VecRunConfig, out: str | Path, log=print) -> dict[str, Any]:
-    """Train word vectors into run directory ``out``; returns a summary (vocabulary, words/s, seconds)."""
-    out = Path(out)
-    if (out / BINARY_FILE).exists():
-        raise RnnkitError(f"{out} already holds word vectors; choose another --out")
-    config.model.validate()
-    start = time.perf_counter()
-    sentences = read_sentences(config.data)
-    log(f"rnnkit: read {sum(map(len, sentences)):,} words in {len(sentences):,} lines "
-        f"in {time.perf_counter() - start:.1f}s; training {config.model.architecture}")
-    result = train_word2vec(sentences, config.model)
-    save_word2vec(out / TEXT_FILE, result.words, result.vectors)
-    save_word2vec(out / BINARY_FILE, result.words, result.vectors, binary=True)
-    meta = {"rnnkit_version": __version__, "vocab_size": len(result.words), "corpus_words": result.corpus_words,
-            "pairs": result.pairs, "train_seconds": result.seconds, "words_per_second": result.words_per_second}
-    ckpt.save_json(out / ckpt.CONFIG_FILE, {"task": TASK, **config.to_dict(), "meta": meta})
-    return {"run_dir": str(out), **meta}
-
-
-def load_vectors(run_dir: str | Path) -> tuple[list[str], np.ndarray]:
-    """The (words, vectors (V, D)) of a word2vec run directory."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RnnkitError(f"run directory {run_dir} does not exist; train one with 'rnnkit train word2vec'")
-    return load_word2vec(run_dir / BINARY_FILE)
 
 
 def evaluation_file(name: str) -> Path:
@@ -168,19 +147,71 @@ def evaluate_vectors(words: list[str], vectors: np.ndarray, data: str | None = N
             "analogy": analogy_accuracy(words, vectors, evaluation_file("questions-words.txt"))}
 
 
-def similar(run_dir: str | Path, word: str, topn: int = 10) -> list[tuple[str, float]]:
-    """The ``topn`` nearest neighbours (cosine) of ``word``."""
-    words, vectors = load_vectors(run_dir)
-    return most_similar(words, vectors, [word.lower() if word.lower() in words else word], topn=topn)
+@dataclass
+class Word2VecVectors:
+    """The vectors of a word2vec run: nearest neighbours and analogies by cosine (``WordVectors``).
+
+    Query words are looked up lowercased when that form is in the vocabulary (training lowercases by default).
+    """
+
+    words: list[str]
+    vectors: np.ndarray  # (V, D) float32, most frequent word first
+
+    def __post_init__(self) -> None:
+        self._vocabulary = set(self.words)
+
+    def similar(self, word: str, topn: int = 10) -> list[tuple[str, float]]:
+        """The ``topn`` nearest neighbours (cosine) of ``word`` (its lowercase form when that is known)."""
+        return most_similar(self.words, self.vectors, [word.lower() if word.lower() in self._vocabulary else word],
+                            topn=topn)
+
+    def analogy(self, a: str, b: str, c: str, topn: int = 5) -> list[tuple[str, float]]:
+        """Answers to ``a is to b as c is to ?`` (b - a + c, nearest by cosine); a word not in the vocabulary
+        is looked up lowercased."""
+        known = self._vocabulary
+        a, b, c = (w.lower() if w not in known and w.lower() in known else w for w in (a, b, c))
+        return most_similar(self.words, self.vectors, [b, c], [a], topn=topn)
 
 
-def analogy(run_dir: str | Path, a: str, b: str, c: str, topn: int = 5) -> list[tuple[str, float]]:
-    """Answers to ``a is to b as c is to ?`` (b - a + c, nearest by cosine)."""
-    words, vectors = load_vectors(run_dir)
-    known = set(words)
-    a, b, c = (w.lower() if w not in known and w.lower() in known else w for w in (a, b, c))
-    return most_similar(words, vectors, [b, c], [a], topn=topn)
+class Word2VecTask(Task):
+    """``rnnkit train word2vec``: skip-gram or CBOW vectors with negative sampling."""
+
+    name = "word2vec"
+    config_class = Word2VecRunConfig
+    vocab_class = None  # the words are the rows of vectors.bin
+    default_time = None  # a number of epochs, not a time budget
+    trains = False
+    weights_file = BINARY_FILE
+
+    def fit(self, config: Word2VecRunConfig, ctx: Context) -> Fitted:
+        """Train the vectors and write vectors.txt and vectors.bin into ``ctx.out``."""
+        start = time.perf_counter()
+        sentences = read_sentences(config.data)
+        ctx.log(f"rnnkit: read {sum(map(len, sentences)):,} words in {len(sentences):,} lines "
+                f"in {time.perf_counter() - start:.1f}s; training {config.model.architecture}")
+        result = train_word2vec(sentences, config.model)
+        ctx.out.mkdir(parents=True, exist_ok=True)
+        save_word2vec(ctx.out / TEXT_FILE, result.words, result.vectors)
+        save_word2vec(ctx.out / BINARY_FILE, result.words, result.vectors, binary=True)
+        meta = {"vocab_size": len(result.words), "corpus_words": result.corpus_words, "pairs": result.pairs,
+                "train_seconds": result.seconds, "words_per_second": result.words_per_second}
+        return Fitted(None, meta, {})
+
+    def load_model(self, run_dir: Path, config: Word2VecRunConfig, vocab: None,
+                   device: torch.device) -> tuple[list[str], np.ndarray]:
+        """The (words, vectors (V, D)) of vectors.bin."""
+        return load_word2vec(run_dir / BINARY_FILE)
+
+    def predictor(self, run: Any) -> Word2VecVectors:
+        return Word2VecVectors(*run.model)
+
+    def evaluate(self, run: Any, data: str | None = None) -> dict[str, Any]:
+        """wordsim353 Spearman and analogy accuracy, or the score of one ``data`` file."""
+        return evaluate_vectors(*run.model, data)
 
 
-__all__ = ["TASK", "Word2VecDataConfig", "Word2VecRunConfig", "analogy", "analogy_accuracy", "evaluate_vectors",
-           "evaluation_file", "load_vectors", "read_sentences", "similar", "train", "word_pair_spearman"]
+TASK = Word2VecTask()
+
+__all__ = ["BINARY_FILE", "TASK", "TEXT_FILE", "Word2VecDataConfig", "Word2VecRunConfig", "Word2VecTask",
+           "Word2VecVectors", "analogy_accuracy", "evaluate_vectors", "evaluation_file", "read_sentences",
+           "word_pair_spearman"]

@@ -4,6 +4,11 @@ Models are named ``knN`` (count-based Kneser-Ney of order N), ``mlp-ngram`` (the
 neural n-gram) and ``lstm`` / ``gru`` (rnnkit's recurrent LM with its defaults). Every model is
 scored on the same validation split (the last ``val_fraction`` of the text) predicting the same
 targets, in bits per character; the neural models each get the same training budget.
+
+Each model is an ordinary run in ``out/<model>`` (``rnnkit sample``/``eval`` work on it), trained with
+``rnnkit.runs.train`` and read back with ``open_run`` and its predictor, so the table's figures are
+exactly what ``rnnkit eval`` reports. It lives in ``runs`` because it is a client of the run lifecycle
+over several tasks, not a task itself.
 """
 
 from __future__ import annotations
@@ -17,9 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import DataConfig, RunConfig, TrainConfig
+from rnnkit.config import TrainConfig
 from rnnkit.errors import RnnkitError
+from rnnkit.generate import SamplingConfig
 from rnnkit.models.language_model import LanguageModelConfig
+from rnnkit.runs.lifecycle import train
+from rnnkit.runs.run import Run, evaluate, open_run
+from rnnkit.tasks.lm import DataConfig, RunConfig
+from rnnkit.tasks.ngram import NgramConfig, NgramRunConfig
 
 DEFAULT_MODELS = ("kn5", "mlp-ngram", "lstm")
 RECURRENT = ("lstm", "gru")
@@ -61,38 +71,34 @@ class CompareConfig:
         return self
 
 
-def _run_ngram(name: str, order: int, config: CompareConfig, out: Path) -> dict[str, Any]:
-    from rnnkit.tasks.ngram import NgramConfig, NgramRunConfig, load_ngram, sample_ngram, train_ngram
+def _sample(run: Run, config: CompareConfig) -> str:
+    """The run's sample after ``config.prime`` (symbols the run never saw dropped from the prime)."""
+    cfg = SamplingConfig(length=config.sample_length, temperature=config.temperature, seed=config.train.seed,
+                         skip_unknown=True)
+    return run.predictor().generate(config.prime, cfg)[0]
 
+
+def _run_ngram(name: str, order: int, config: CompareConfig, out: Path) -> dict[str, Any]:
     run = NgramRunConfig(data=DataConfig(data=config.data, val_fraction=config.val_fraction),
                          model=NgramConfig(order=order))
-    summary = train_ngram(run, out / name, log=lambda m: None)
-    _, vocab, _ = load_ngram(out / name)
-    prime = "".join(c for c in config.prime if c not in set(vocab.unknown(config.prime)))
-    text = sample_ngram(summary["model"], vocab, prime, config.sample_length, config.temperature,
-                        seed=config.train.seed)
+    summary = train("ngram", run, out / name, show_progress=False, log=lambda m: None)
     return {"model": name, "bits_per_char": summary["validation"]["bits_per_token"],
             "size": summary["ngrams"], "size_unit": "n-grams", "seconds": summary["train_seconds"],
-            "sample": text}
+            "sample": _sample(open_run(out / name), config)}
 
 
 def _run_neural(name: str, config: CompareConfig, out: Path, show_progress: bool) -> dict[str, Any]:
-    from rnnkit.generate import SamplingConfig, sample_text
-    from rnnkit.tasks.lm import eval_lm, load_lm, train_lm
-
     model = config.mlp if name == "mlp-ngram" else dataclasses.replace(config.rnn, cell=name)
     run = RunConfig(data=DataConfig(data=config.data, val_fraction=config.val_fraction), model=model,
                     train=config.train)
     start = time.perf_counter()
-    summary = train_lm(run, out / name, show_progress=show_progress, log=lambda m: None)
+    summary = train("lm", run, out / name, show_progress=show_progress, log=lambda m: None)
     seconds = time.perf_counter() - start
-    scores = eval_lm(out / name, device="cpu" if config.train.device == "cpu" else "auto")
-    lm, vocab, _ = load_lm(out / name, "cpu")
-    prime = "".join(c for c in config.prime if c not in set(vocab.unknown(config.prime)))
-    cfg = SamplingConfig(length=config.sample_length, temperature=config.temperature, seed=config.train.seed)
-    text = sample_text(lm, vocab, prime, cfg, device="cpu")[0]
-    return {"model": name, "bits_per_char": scores["bits_per_token"], "size": lm.num_parameters(),
-            "size_unit": "parameters", "seconds": seconds, "steps": summary["step"], "sample": text}
+    scores = evaluate(out / name, device="cpu" if config.train.device == "cpu" else "auto")
+    trained = open_run(out / name, "cpu")
+    return {"model": name, "bits_per_char": scores["bits_per_token"], "size": trained.model.num_parameters(),
+            "size_unit": "parameters", "seconds": seconds, "steps": summary["step"],
+            "sample": _sample(trained, config)}
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
