@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from rnnkit.data import text as text_mod
-from rnnkit.data.text import CharVocab, encode_corpus, read_text, smallest_dtype, split_train_val
+from rnnkit.data import vocab as vocab_mod
+from rnnkit.data.reader import read_text
+from rnnkit.data.text import encode_corpus, smallest_dtype, split_train_val
+from rnnkit.data.vocab import CharVocab
 from rnnkit.errors import RnnkitError
 
 MIXED = "Héllo, wörld! ça va? 日本語のテキスト 😀🚀 naïve café\n\ttabs\r\nend"
@@ -41,7 +44,7 @@ def test_encode_equals_naive_python_encoding():
 
 
 def test_encode_across_chunks_matches_naive(monkeypatch):
-    monkeypatch.setattr(text_mod, "_CHUNK_CHARS", 7)
+    monkeypatch.setattr(vocab_mod, "_CHUNK_CHARS", 7)
     vocab = CharVocab.from_text(MIXED)
     assert vocab.encode(MIXED).tolist() == naive_encode(MIXED)
     assert vocab.unknown(MIXED + "Ω") == ["Ω"]

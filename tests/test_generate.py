@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.data.text import CharVocab
+from rnnkit.data.vocab import CharVocab
 from rnnkit.errors import RnnkitError
 from rnnkit.generate import SamplingConfig, filter_logits, generate_tokens, sample_text
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig

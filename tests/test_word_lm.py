@@ -10,11 +10,11 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.cli import main
-from rnnkit.tasks.lm import DataConfig
-from rnnkit.data.words import WordVocab
+from rnnkit.data.vocab import WordVocab
 from rnnkit.generate import SamplingConfig, sample_text
-from rnnkit.tasks import lm
 from rnnkit.runs import evaluate, open_run, resume, train
+from rnnkit.tasks import lm
+from rnnkit.tasks.lm import DataConfig
 from rnnkit.training.trainer import TrainingInterrupted
 from tests.conftest import SHARED_DATA, tiny_config
 

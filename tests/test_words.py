@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rnnkit.data.words import PAD, UNK, Detokenizer, TokenizerConfig, WordVocab, detokenize, tokenize
+from rnnkit.data.vocab import PAD, UNK, WordVocab
+from rnnkit.data.words import Detokenizer, TokenizerConfig, detokenize, tokenize
 from rnnkit.errors import RnnkitError
 
 ROUND_TRIPS = [

@@ -9,28 +9,15 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rnnkit.data.text import MAX_LISTED
+from rnnkit.data.vocab import MAX_LISTED, Vocabulary
 from rnnkit.errors import RnnkitError
-
-
-class Vocabulary(Protocol):
-    """What sampling needs from a vocabulary (``CharVocab`` and the word vocabulary provide it)."""
-
-    def encode(self, text: str) -> np.ndarray: ...
-
-    def decode(self, ids: Sequence[int] | np.ndarray) -> str: ...
-
-    def unknown(self, text: str) -> list[str]: ...
-
-    def __len__(self) -> int: ...
 
 
 def _is_int(value: object) -> bool:

@@ -14,7 +14,6 @@ either way without garbling some of it, so it is an error.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import difflib
 import io
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.data.reader import decode, read_text
 from rnnkit.errors import RnnkitError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".json": None}
@@ -53,60 +53,12 @@ class LabeledData:
         return np.bincount(self.labels, minlength=len(self.classes))
 
 
-# -- decoding -------------------------------------------------------------------------------------
-def decode(raw: bytes, path: Path | str, encoding: str = "utf-8", notes: list[str] | None = None) -> str:
-    """Bytes of ``path`` as text: ``encoding``; for UTF-8, a reported Latin-1 fallback; mixed encodings refused."""
-    try:
-        name = codecs.lookup(encoding).name
-    except LookupError as e:
-        raise RnnkitError(f"unknown encoding {encoding!r}; use e.g. --encoding utf-8 or --encoding latin-1") from e
-    if raw.startswith(codecs.BOM_UTF8) and name == "utf-8":
-        raw = raw[len(codecs.BOM_UTF8):]
-    try:
-        return raw.decode(name)
-    except UnicodeDecodeError as e:
-        if name != "utf-8":
-            line = raw.count(b"\n", 0, e.start) + 1
-            raise RnnkitError(f"{path} is not valid {encoding} (byte 0x{raw[e.start]:02x} on line {line}); "
-                              "pass its real encoding with --encoding") from e
-        bad_line = raw.count(b"\n", 0, e.start) + 1
-        utf8_line = _first_utf8_line(raw)
-        if utf8_line is not None:
-            raise RnnkitError(
-                f"{path} mixes encodings: line {utf8_line} is UTF-8 but line {bad_line} is not "
-                f"(byte 0x{raw[e.start]:02x}); convert the file to one encoding (e.g. UTF-8) and retry") from e
-        if notes is not None:
-            notes.append(f"{path} is not valid UTF-8 (byte 0x{raw[e.start]:02x} on line {bad_line}); "
-                         "read it as Latin-1 (pass --encoding to choose another)")
-        return raw.decode("latin-1")
-
-
-def _first_utf8_line(raw: bytes) -> int | None:
-    """Number of the first line holding a non-ASCII character that decodes as UTF-8, if any."""
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.isascii():
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-            return number
-    return None
-
-
+# -- reading -------------------------------------------------------------------------------------
 def read_file(path: Path | str, encoding: str = "utf-8", notes: list[str] | None = None) -> str:
-    """A whole file as text (see ``decode``), with one-line errors for a missing or empty file."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as e:
-        raise RnnkitError(f"{path} does not exist; pass an existing file or folder with --data") from e
-    except IsADirectoryError as e:
-        raise RnnkitError(f"{path} is a folder; pass a file here") from e
-    except OSError as e:
-        raise RnnkitError(f"cannot read {path}: {e.strerror or e}") from e
-    if not raw.strip():
-        raise RnnkitError(f"{path} is empty; give it at least one example")
-    return decode(raw, path, encoding, notes)
+    """A whole file as text; undecodable UTF-8 is read as Latin-1 with a note (see ``reader.decode``)."""
+    return read_text(path, encoding, fallback=True, notes=notes,
+                     missing_hint="pass an existing file or folder with --data",
+                     empty_hint="give it at least one example")
 
 
 def read_lines(path: Path | str, encoding: str = "utf-8", notes: list[str] | None = None) -> list[str]:

@@ -25,99 +25,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnkit.data.text import MAX_LISTED, read_text
+from rnnkit.data.reader import read_text
+from rnnkit.data.vocab import BOS_ID as BOS
+from rnnkit.data.vocab import EOS_ID as EOS
+from rnnkit.data.vocab import LEVELS, SPECIALS, TokenVocab, describe_unknown
+from rnnkit.data.vocab import PAD_ID as PAD
+from rnnkit.data.vocab import UNK_ID as UNK
+from rnnkit.data.vocab import level_tokens as tokenize
 from rnnkit.errors import RnnkitError
 
-PAD, BOS, EOS, UNK = 0, 1, 2, 3
-SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
-LEVELS = ("char", "word")
 GENERATED = ("addition", "reverse", "dates")
-
-
-def tokenize(text: str, level: str) -> list[str]:
-    """Tokens of ``text``: its characters (``char``) or its whitespace-separated words (``word``)."""
-    if level == "char":
-        return list(text)
-    if level == "word":
-        return text.split()
-    raise RnnkitError(f"unknown level {level!r}; use char or word")
-
-
-class TokenVocab:
-    """Tokens <-> ids with ``<pad>``=0, ``<s>``=1, ``</s>``=2, ``<unk>``=3 before the data's tokens.
-
-    ``level`` says how text is cut into tokens and how ids are joined back (no separator for
-    characters, one space for words).
-    """
-
-    def __init__(self, tokens: Iterable[str], level: str = "char") -> None:
-        if level not in LEVELS:
-            raise RnnkitError(f"unknown level {level!r}; use char or word")
-        self.level = level
-        self.tokens: tuple[str, ...] = SPECIALS + tuple(t for t in tokens if t not in SPECIALS)
-        self.index = {t: i for i, t in enumerate(self.tokens)}
-        if len(self.index) != len(self.tokens):
-            raise ValueError("vocabulary tokens must be unique")
-
-    @classmethod
-    def from_texts(cls, texts: Iterable[str], level: str = "char") -> TokenVocab:
-        """Vocabulary of the sorted distinct tokens of ``texts``."""
-        seen: set[str] = set()
-        for text in texts:
-            seen.update(tokenize(text, level))
-        return cls(sorted(seen), level)
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TokenVocab) and (self.tokens, self.level) == (other.tokens, other.level)
-
-    def __hash__(self) -> int:
-        return hash((self.tokens, self.level))
-
-    def unknown(self, text: str) -> list[str]:
-        """Sorted distinct tokens of ``text`` missing from the vocabulary."""
-        return sorted({t for t in tokenize(text, self.level) if t not in self.index})
-
-    def encode(self, text: str, unknown_ok: bool = True) -> list[int]:
-        """Ids of the tokens of ``text`` (no ``<s>``/``</s>``); unknown tokens become ``<unk>`` or an error."""
-        if not unknown_ok:
-            missing = self.unknown(text)
-            if missing:
-                raise RnnkitError(f"{describe_unknown(missing)}; remove them")
-        return [self.index.get(t, UNK) for t in tokenize(text, self.level)]
-
-    def decode(self, ids: Iterable[int]) -> str:
-        """Text of ``ids``, stopping at ``</s>`` and skipping ``<pad>``/``<s>``."""
-        out: list[str] = []
-        for i in ids:
-            i = int(i)
-            if i == EOS:
-                break
-            if i in (PAD, BOS):
-                continue
-            out.append(self.tokens[i])
-        return ("" if self.level == "char" else " ").join(out)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form for run directories (ids are preserved exactly)."""
-        return {"kind": "tokens", "level": self.level, "tokens": list(self.tokens[len(SPECIALS):])}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TokenVocab:
-        """Inverse of ``to_dict``."""
-        if data.get("kind") != "tokens":
-            raise ValueError(f"not a token vocabulary: kind={data.get('kind')!r}")
-        return cls(data["tokens"], data["level"])
-
-
-def describe_unknown(tokens: Sequence[str]) -> str:
-    """'input has 2 tokens not in the vocabulary: 'x', 'y'' with at most MAX_LISTED listed."""
-    listed = ", ".join(repr(t) for t in tokens[:MAX_LISTED])
-    more = f", ... {len(tokens) - MAX_LISTED} more" if len(tokens) > MAX_LISTED else ""
-    noun = "token" if len(tokens) == 1 else "tokens"
-    return f"input has {len(tokens)} {noun} not in the vocabulary: {listed}{more}"
 
 
 # -- source<TAB>target files --------------------------------------------------------------------

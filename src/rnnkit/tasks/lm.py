@@ -18,8 +18,9 @@ import torch
 
 from rnnkit.config import TrainConfig, build_run_config, raise_first
 from rnnkit.data import CharVocab, RandomWindowBatcher, StreamBatcher, encode_corpus, resolve_data, split_train_val
-from rnnkit.data.text import read_text
-from rnnkit.data.words import TokenizerConfig, WordVocab, tokenize
+from rnnkit.data.reader import read_text
+from rnnkit.data.vocab import WordVocab
+from rnnkit.data.words import TokenizerConfig, tokenize
 from rnnkit.errors import RnnkitError
 from rnnkit.generate import SamplingConfig, sample_text
 from rnnkit.layers import State, recurrent_checks

@@ -21,7 +21,8 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.config import build_run_config, raise_first
-from rnnkit.data.words import WordVocab, tokenize
+from rnnkit.data.vocab import WordVocab
+from rnnkit.data.words import tokenize
 from rnnkit.errors import RnnkitError
 from rnnkit.generate import SamplingConfig, filter_logits
 from rnnkit.models.ngram import KneserNeyLM

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.labeled import LabeledData, read_labeled, stratified_folds, stratified_split
-from rnnkit.data.words import WordVocab, tokenize
+from rnnkit.data.vocab import WordVocab
+from rnnkit.data.words import tokenize
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks.classify.config import ClassifyConfig, ClassifyDataConfig
 

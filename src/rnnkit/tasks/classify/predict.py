@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.padded import sorted_batches
-from rnnkit.data.words import WordVocab
+from rnnkit.data.vocab import WordVocab
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.tasks.classify.config import ClassifyConfig
 from rnnkit.tasks.classify.data import encode_texts

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from rnnkit import checkpoint as ckpt
 from rnnkit.data.labeled import class_weights, read_labeled
 from rnnkit.data.padded import BucketBatcher
-from rnnkit.data.words import WordVocab
+from rnnkit.data.vocab import WordVocab
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.base import Context, Prepared, Task, Training
