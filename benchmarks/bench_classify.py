@@ -28,7 +28,8 @@ import torch
 
 from rnnkit.commands.common import parse_value
 from rnnkit.config import merge
-from rnnkit.data.labeled import read_labeled, stratified_folds, stratified_split
+from rnnkit.data.labeled import read_labeled
+from rnnkit.data.splits import stratified_folds, stratified_split
 from rnnkit.runs import train
 from rnnkit.tasks.classify import ClassifyConfig, fold_config, fold_row
 

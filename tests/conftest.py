@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from rnnkit.config import TrainConfig
-from rnnkit.tasks.lm import DataConfig, RunConfig
 from rnnkit.models import LanguageModelConfig
+from rnnkit.tasks.lm import DataConfig, RunConfig
 
 # Tests use tiny tensors: one thread each is fastest, and immune to OpenMP spin-waiting when the
 # machine is busy (pytest -n 2 puts both cores to work instead).

@@ -11,7 +11,8 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.cli import main
-from rnnkit.data.labeled import read_labeled, stratified_folds
+from rnnkit.data.labeled import read_labeled
+from rnnkit.data.splits import stratified_folds
 from rnnkit.data.vectors import save_word2vec
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier

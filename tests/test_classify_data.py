@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.data.labeled import class_weights, read_labeled, stratified_folds, stratified_split
+from rnnkit.data.labeled import class_weights, read_labeled
 from rnnkit.data.padded import BucketBatcher, pad_batch, sorted_batches
+from rnnkit.data.splits import stratified_folds, stratified_split
 from rnnkit.errors import RnnkitError
 
 

@@ -8,7 +8,8 @@ import pytest
 from rnnkit.data import text as text_mod
 from rnnkit.data import vocab as vocab_mod
 from rnnkit.data.reader import read_text
-from rnnkit.data.text import encode_corpus, smallest_dtype, split_train_val
+from rnnkit.data.splits import split_train_val
+from rnnkit.data.text import encode_corpus, smallest_dtype
 from rnnkit.data.vocab import CharVocab
 from rnnkit.errors import RnnkitError
 

@@ -12,7 +12,7 @@ import torch
 
 from rnnkit.generate import SamplingConfig, generate_tokens
 from rnnkit.layers import Recurrent
-from rnnkit.runs import evaluate, open_run, resume, train
+from rnnkit.runs import evaluate, open_run, train
 from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.gpu

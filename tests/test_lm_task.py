@@ -14,8 +14,8 @@ import torch.serialization
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.errors import RnnkitError
-from rnnkit.tasks import lm
 from rnnkit.runs import evaluate, open_run, resume, train
+from rnnkit.tasks import lm
 from rnnkit.training.trainer import TrainingInterrupted
 from tests.conftest import tiny_config
 

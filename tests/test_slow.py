@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from rnnkit.generate import SamplingConfig, sample_text
-from rnnkit.runs import evaluate, open_run, resume, train
+from rnnkit.runs import evaluate, open_run, train
 from tests.conftest import SHARED_DATA, tiny_config
 
 pytestmark = pytest.mark.slow

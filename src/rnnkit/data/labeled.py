@@ -205,42 +205,6 @@ def read_labeled(sources: Sequence[str], text_column: str = TEXT_COLUMN, label_c
 
 
 # -- splits, folds, weights -----------------------------------------------------------------------
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, held-out) index arrays; each class contributes round(fraction * its count) held-out examples."""
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    held = []
-    for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        take = int(round(fraction * len(members)))
-        take = min(take, len(members) - 1)  # keep every class in training
-        held.append(members[:take])
-    held_out = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
-    train = np.setdiff1d(np.arange(len(labels)), held_out)
-    return train, held_out
-
-
-def stratified_folds(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
-    """``k`` disjoint test-index arrays covering every example once; each class spread evenly over the folds."""
-    labels = np.asarray(labels)
-    if k < 2:
-        raise RnnkitError(f"--cv must be >= 2 folds, got {k}")
-    counts = np.bincount(labels)
-    if counts[counts > 0].min() < k:
-        raise RnnkitError(f"--cv {k} needs at least {k} examples of every class, the rarest has "
-                          f"{counts[counts > 0].min()}; use fewer folds")
-    rng = np.random.default_rng(seed)
-    folds: list[list[np.ndarray]] = [[] for _ in range(k)]
-    offset = 0
-    for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        # deal the class round-robin, starting where the previous class stopped, so fold sizes stay even
-        for j in range(k):
-            folds[(j + offset) % k].append(members[j::k])
-        offset += len(members) % k
-    return [np.sort(np.concatenate(f)) for f in folds]
-
-
 def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """(C,) float32 weights n / (C * count), the 'balanced' rule; absent classes get weight 0."""
     counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(np.float64)
@@ -249,4 +213,4 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 __all__ = ["LABEL_COLUMN", "TEXT_COLUMN", "LabeledData", "class_weights", "decode", "read_file", "read_labeled",
-           "read_lines", "stratified_folds", "stratified_split"]
+           "read_lines"]

@@ -1,4 +1,4 @@
-"""Variable-length sequences in padded batches: length buckets, padding id 0, and lengths for packing.
+"""Variable-length sequences in padded batches: padding (id 0), length buckets, random batches, lengths for packing.
 
 Sorting examples of similar length into the same batch keeps padding small; the recurrent layer is
 then given ``lengths`` and packs the batch, so padded steps cost no compute at all. Batches are
@@ -27,6 +27,17 @@ def pad_batch(seqs: Sequence[np.ndarray], pad_id: int = PAD_ID) -> tuple[torch.T
     for row, s in enumerate(seqs):
         ids[row, : len(s)] = s
     return torch.from_numpy(ids), torch.from_numpy(lengths)
+
+
+def pad_sequences(seqs: Sequence[Sequence[int]], prefix: Sequence[int] = (), suffix: Sequence[int] = ()
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad id lists (each wrapped in ``prefix``/``suffix``) with ``<pad>`` into (N, T) int64 and their lengths (N,)."""
+    return pad_batch([[*prefix, *s, *suffix] for s in seqs])
+
+
+def trim(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Drop the all-padding columns of (B, T) ``ids`` beyond the longest of ``lengths``."""
+    return ids[:, : max(1, int(lengths.max()))]
 
 
 class BucketBatcher:
@@ -108,4 +119,33 @@ def sorted_batches(seqs: Sequence[np.ndarray], max_tokens: int = 8192,
         start = stop
 
 
-__all__ = ["PAD_ID", "BucketBatcher", "pad_batch", "sorted_batches"]
+class PairBatcher:
+    """Independent random batches of padded tensors for the Trainer: ``sample() -> (x, y)``, ``len()``.
+
+    ``tensors`` are row-aligned tensors (N, ...) with their lengths; ``make_batch(rows)`` turns a
+    (B,) index tensor into ``(x, y)``. Rows are drawn with replacement from ``generator`` (its state
+    is checkpointed by the Trainer, so a resumed run draws the same batches), optionally with
+    per-row ``weights`` (e.g. to balance labels). An epoch is ``ceil(N / batch_size)`` batches.
+    """
+
+    def __init__(self, num_rows: int, batch_size: int, make_batch, generator: torch.Generator,
+                 weights: torch.Tensor | None = None) -> None:
+        if num_rows < 1:
+            raise RnnkitError("no training examples; give more data or lower --val-fraction")
+        if batch_size < 1:
+            raise RnnkitError(f"--batch-size must be >= 1, got {batch_size}")
+        self.num_rows, self.batch_size, self.make_batch = num_rows, batch_size, make_batch
+        self.generator, self.weights = generator, weights
+
+    def __len__(self) -> int:
+        return -(-self.num_rows // self.batch_size)
+
+    def sample(self):
+        if self.weights is None:
+            rows = torch.randint(self.num_rows, (self.batch_size,), generator=self.generator)  # (B,)
+        else:
+            rows = torch.multinomial(self.weights, self.batch_size, replacement=True, generator=self.generator)
+        return self.make_batch(rows)
+
+
+__all__ = ["PAD_ID", "BucketBatcher", "PairBatcher", "pad_batch", "pad_sequences", "sorted_batches", "trim"]

@@ -20,12 +20,10 @@ import io
 import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import torch
-
+from rnnkit.data.padded import PairBatcher, pad_sequences, trim
 from rnnkit.data.reader import read_text
+from rnnkit.data.splits import split_indices
 from rnnkit.data.vocab import BOS_ID as BOS
 from rnnkit.data.vocab import EOS_ID as EOS
 from rnnkit.data.vocab import LEVELS, SPECIALS, TokenVocab, describe_unknown
@@ -184,71 +182,6 @@ def _read_label_csv(path: Path, encoding: str) -> list[tuple[str, str]]:
 
 
 # -- batching -----------------------------------------------------------------------------------
-def pad_sequences(seqs: Sequence[Sequence[int]], prefix: Sequence[int] = (), suffix: Sequence[int] = ()
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad id lists (each wrapped in ``prefix``/``suffix``) with ``<pad>`` into (N, T) int64 and their lengths (N,)."""
-    wrapped = [list(prefix) + list(s) + list(suffix) for s in seqs]
-    lengths = torch.tensor([len(s) for s in wrapped], dtype=torch.long)  # (N,)
-    out = np.full((len(wrapped), max(1, int(lengths.max()) if len(wrapped) else 1)), PAD, dtype=np.int64)
-    for row, s in enumerate(wrapped):
-        out[row, : len(s)] = s
-    return torch.from_numpy(out), lengths
-
-
-def split_indices(n: int, val_fraction: float, seed: int, val_size: int | None = None,
-                  groups: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded random split of ``range(n)`` into (train, val) indices; stratified by ``groups`` when given."""
-    if not 0 <= val_fraction < 1:
-        raise RnnkitError(f"--val-fraction must be in [0, 1), got {val_fraction}")
-    rng = np.random.default_rng(seed)
-    if groups is None:
-        order = rng.permutation(n)
-        n_val = min(val_size, n - 1) if val_size is not None else int(round(n * val_fraction))
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
-    groups = np.asarray(groups)
-    train, val = [], []
-    for g in sorted(set(groups.tolist())):
-        members = rng.permutation(np.flatnonzero(groups == g))
-        n_val = int(round(len(members) * val_fraction)) if len(members) > 1 else 0
-        val.append(members[:n_val])
-        train.append(members[n_val:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
-
-
-class PairBatcher:
-    """Independent random batches of padded tensors for the Trainer: ``sample() -> (x, y)``, ``len()``.
-
-    ``tensors`` are row-aligned tensors (N, ...) with their lengths; ``make_batch(rows)`` turns a
-    (B,) index tensor into ``(x, y)``. Rows are drawn with replacement from ``generator`` (its state
-    is checkpointed by the Trainer, so a resumed run draws the same batches), optionally with
-    per-row ``weights`` (e.g. to balance labels). An epoch is ``ceil(N / batch_size)`` batches.
-    """
-
-    def __init__(self, num_rows: int, batch_size: int, make_batch, generator: torch.Generator,
-                 weights: torch.Tensor | None = None) -> None:
-        if num_rows < 1:
-            raise RnnkitError("no training examples; give more data or lower --val-fraction")
-        if batch_size < 1:
-            raise RnnkitError(f"--batch-size must be >= 1, got {batch_size}")
-        self.num_rows, self.batch_size, self.make_batch = num_rows, batch_size, make_batch
-        self.generator, self.weights = generator, weights
-
-    def __len__(self) -> int:
-        return -(-self.num_rows // self.batch_size)
-
-    def sample(self):
-        if self.weights is None:
-            rows = torch.randint(self.num_rows, (self.batch_size,), generator=self.generator)  # (B,)
-        else:
-            rows = torch.multinomial(self.weights, self.batch_size, replacement=True, generator=self.generator)
-        return self.make_batch(rows)
-
-
-def trim(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Drop the all-padding columns of (B, T) ``ids`` beyond the longest of ``lengths``."""
-    return ids[:, : max(1, int(lengths.max()))]
-
-
 __all__ = ["BOS", "EOS", "GENERATED", "LEVELS", "PAD", "SPECIALS", "UNK", "PairBatcher", "TokenVocab",
            "check_lengths", "describe_unknown", "generate_pairs", "pad_sequences", "parse_pairs", "read_labelled_texts",
            "read_pairs", "split_indices", "tokenize", "trim"]

@@ -113,11 +113,3 @@ def _load_cached(npy: Path, meta_path: Path) -> tuple[np.ndarray, CharVocab] | N
         logger.warning("ignoring damaged cache entry %s: %s", npy, e)
         return None
     return ids, vocab
-
-
-def split_train_val(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Split ids into (train, val) views: the last `val_fraction` is validation, as in nanoGPT."""
-    if not 0 <= val_fraction < 1:
-        raise RnnkitError(f"val_fraction must be in [0, 1), got {val_fraction}; use e.g. --val-fraction 0.1")
-    n_train = int(len(ids) * (1 - val_fraction))
-    return ids[:n_train], ids[n_train:]

@@ -10,5 +10,5 @@ from rnnkit.runs.lifecycle import claim_run_dir, resume, resume_config, stored_c
 from rnnkit.runs.registry import get_task, known_tasks, register, unregister
 from rnnkit.runs.run import Run, evaluate, open_run
 
-__all__ = ["Run", "claim_run_dir", "evaluate", "get_task", "known_tasks", "open_run", "register", "resume", "resume_config",
-           "stored_config", "train", "unregister"]
+__all__ = ["Run", "claim_run_dir", "evaluate", "get_task", "known_tasks", "open_run", "register", "resume",
+           "resume_config", "stored_config", "train", "unregister"]

@@ -103,7 +103,7 @@ def train(task: str | Task, config: Any, out: str | Path, *, resume: bool = Fals
             raise RnnkitError(f"{out} is made of runs in {', '.join(p for p, _ in parts[:2])}, ...; "
                               f"resume one of them: 'rnnkit train --resume {out / parts[0][0]}'")
         summaries = []
-        for sub, sub_config in parts:
+        for sub, _ in parts:
             claim_run_dir(out / sub, task)
         for sub, sub_config in parts:
             summaries.append(train(task, sub_config, out / sub, show_progress=show_progress, log=log))
@@ -170,7 +170,8 @@ def _train(task: Task, config: Any, out: Path, resume: bool, show_progress: bool
     summary = trainer.fit()
     if dist.is_master:
         plot_loss(out / ckpt.METRICS_FILE, out / ckpt.PLOT_FILE, unit=task.token_name(config))
-    summary.update({"run_dir": str(out), "precision": precision, "device": str(device), "token": task.token_name(config)})
+    summary.update({"run_dir": str(out), "precision": precision, "device": str(device),
+                    "token": task.token_name(config)})
     if dist.is_master:
         extra_meta = task.finish(prepared, summary, ctx)
         if extra_meta:

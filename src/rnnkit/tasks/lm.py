@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from rnnkit.config import TrainConfig, build_run_config, raise_first
-from rnnkit.data import CharVocab, RandomWindowBatcher, StreamBatcher, encode_corpus, resolve_data, split_train_val
+from rnnkit.data import CharVocab, RandomWindowBatcher, StreamBatcher, encode_corpus, resolve_data
 from rnnkit.data.reader import read_text
+from rnnkit.data.splits import split_train_val
 from rnnkit.data.vocab import WordVocab
 from rnnkit.data.words import TokenizerConfig, tokenize
 from rnnkit.errors import RnnkitError

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.data.labeled import LabeledData, read_labeled, stratified_folds, stratified_split
+from rnnkit.data.labeled import LabeledData, read_labeled
+from rnnkit.data.splits import stratified_folds, stratified_split
 from rnnkit.data.vocab import WordVocab
 from rnnkit.data.words import tokenize
 from rnnkit.errors import RnnkitError
