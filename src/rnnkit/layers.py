@@ -26,16 +26,22 @@ BACKENDS = ("auto", "fused", "explicit")
 SHORT_INFERENCE_STEPS = 32  # "auto" runs our cells for inference on sequences up to this long on the CPU
 
 
-def recurrent_checks(hidden_size: int, num_layers: int, dropout: float) -> list[tuple[bool, str]]:
+def recurrent_checks(hidden_size: int, num_layers: int, dropout: float, flags: bool = True) -> list[tuple[bool, str]]:
     """The settings every recurrent backbone shares, as (ok, message) checks for ``raise_first``.
 
-    Model configs list these beside their own checks, so the rule and its wording live here once.
+    Model configs list these beside their own checks (messages name the command-line ``flags``), and
+    ``Recurrent`` checks its arguments with them (messages name the arguments), so the rule lives here once.
     """
-    return [
-        (isinstance(hidden_size, int) and hidden_size >= 1, f"--hidden-size must be >= 1, got {hidden_size}"),
-        (isinstance(num_layers, int) and num_layers >= 1, f"--num-layers must be >= 1, got {num_layers}"),
-        (0 <= dropout < 1, f"--dropout must be in [0, 1), got {dropout}"),
-    ]
+    def positive(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+    if flags:
+        return [(positive(hidden_size), f"--hidden-size must be >= 1, got {hidden_size}"),
+                (positive(num_layers), f"--num-layers must be >= 1, got {num_layers}"),
+                (0 <= dropout < 1, f"--dropout must be in [0, 1), got {dropout}")]
+    return [(positive(hidden_size), f"Recurrent needs hidden_size to be a positive integer, got {hidden_size!r}"),
+            (positive(num_layers), f"Recurrent needs num_layers to be a positive integer, got {num_layers!r}"),
+            (0 <= dropout < 1, f"Recurrent needs 0 <= dropout < 1, got {dropout}")]
 
 
 def _bf16_autocast_on_cpu() -> bool:
@@ -89,7 +95,7 @@ class Recurrent(nn.Module):
         self.cell = check_cell_kind(cell)
         if not isinstance(input_size, int) or input_size < 1:
             raise RnnkitError(f"Recurrent needs input_size to be a positive integer, got {input_size!r}")
-        raise_first(recurrent_checks(hidden_size, num_layers, dropout))
+        raise_first(recurrent_checks(hidden_size, num_layers, dropout, flags=False))
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.dropout, self.bidirectional = dropout, bidirectional
         self.num_directions = 2 if bidirectional else 1

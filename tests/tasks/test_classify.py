@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from rnnkit import checkpoint as ckpt
-from rnnkit.cli import main
 from rnnkit.data.labeled import read_labeled
 from rnnkit.data.splits import stratified_folds
 from rnnkit.data.vectors import save_word2vec
@@ -21,7 +20,7 @@ from rnnkit.tasks.classify import ClassifyConfig, classification_report, load_sp
 from rnnkit.tasks.classify import task as classify_task
 from rnnkit.training.trainer import TrainingInterrupted
 
-from .conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, cli, one_line_error
 
 POSITIVE = ["good", "great", "fine", "lovely", "superb"]
 NEGATIVE = ["bad", "awful", "poor", "dull", "boring"]
@@ -76,19 +75,6 @@ def label_files(tmp_path, n=120):
         (tmp_path / f"{y}.txt").write_text("".join(t + "\n" for t, z in zip(texts, labels) if z == y),
                                            encoding="utf-8")
     return [f"pos={tmp_path / 'pos.txt'}", f"neg={tmp_path / 'neg.txt'}"]
-
-
-def cli(*args, capsys):
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line_error(code, err):
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("rnnkit: "), err
-    return lines[0]
 
 
 # -- the model -----------------------------------------------------------------------------------

@@ -10,18 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.cli import main
 from rnnkit.models.language_model import LanguageModelConfig
 from rnnkit.models.mlp_ngram import MLPNgramLM
 from rnnkit.models.ngram import KneserNeyLM, estimate_discounts
 from rnnkit.runs import evaluate, open_run, train
 from rnnkit.tasks.lm import build_language_model, load_corpus  # n-gram runs read their text as an LM does
-
-
-def cli(*args, capsys):
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.conftest import cli
 
 
 def test_hand_computed_perplexity_on_a_tiny_corpus():

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from rnnkit import checkpoint as ckpt
-from rnnkit.cli import main
 from rnnkit.data.series import AIR_PASSENGERS, Scaler, Series, SeriesConfig, builtin_series, load_series, make_windows
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.runs import open_run, train
 from rnnkit.tasks.forecast import ForecastRunConfig, calibrate_intervals, prepare
 from rnnkit.tasks.forecast.baselines import baseline_forecast, forecast_metrics
+from tests.conftest import cli, one_line_error
 
 TINY_TRAIN = dict(batch_size=16, max_steps=30, eval_every=10, log_every=10, seed=3, save_every=1e9)
 TINY_CLI = ["--hidden-size", "8", "--batch-size", "16", "--max-steps", "30", "--eval-every", "10", "--seed", "3",
@@ -28,19 +28,6 @@ def tiny(data="airline", model=None, train=None, **series) -> ForecastRunConfig:
     return ForecastRunConfig.from_dict({"data": {"data": str(data), "horizon": 6, "input_len": 12, **series},
                                         "model": {"hidden_size": 8, **(model or {})},
                                         "train": {**TINY_TRAIN, **(train or {})}})
-
-
-def cli(*args, capsys):
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_line_error(code, err) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("rnnkit: "), err
-    return lines[0]
 
 
 @pytest.fixture

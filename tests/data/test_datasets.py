@@ -16,7 +16,7 @@ from rnnkit.data.datasets import REGISTRY, DatasetInfo, cache_dir, resolve_data,
 from rnnkit.data.text import encode_corpus
 from rnnkit.errors import RnnkitError
 
-SHARED_DATA = Path(__file__).parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).parents[2].parent / "shared" / "data"
 SHAKESPEARE = REGISTRY["tinyshakespeare"]
 FAKE_TEXT = b"to be or not to be\n"
 
