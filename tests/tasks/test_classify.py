@@ -19,7 +19,6 @@ from rnnkit.runs import evaluate, open_run, resume, stored_config, train
 from rnnkit.tasks.classify import ClassifyConfig, classification_report, load_splits
 from rnnkit.tasks.classify import task as classify_task
 from rnnkit.training.trainer import TrainingInterrupted
-
 from tests.conftest import SHARED_DATA, cli, one_line_error
 
 POSITIVE = ["good", "great", "fine", "lovely", "superb"]
