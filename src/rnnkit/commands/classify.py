@@ -43,28 +43,28 @@ CLASSIFY_FLAGS: dict[str, tuple[str, str, type]] = {
     **TRAIN_FLAGS,
 }
 HELP = {
-    "--text-column": "text column of a CSV/TSV/JSONL file (default: text)",
-    "--label-column": "label column of a CSV/TSV/JSONL file (default: label)",
-    "--encoding": "encoding of the data files (default utf-8, falling back to latin-1 with a notice)",
-    "--level": "word (default) or char (for short strings: names, codes)",
+    "--text-column": "text column of a CSV/TSV/JSONL file",
+    "--label-column": "label column of a CSV/TSV/JSONL file",
+    "--encoding": "encoding of the data files (falling back to latin-1 with a notice)",
+    "--level": "word or char (for short strings: names, codes)",
     "--punctuation": "split (default: punctuation marks are tokens), drop, or keep (split on spaces only)",
-    "--min-freq": "keep words seen at least this often in training (default 1); others become <unk>",
+    "--min-freq": "keep words seen at least this often in training; others become <unk>",
     "--max-vocab": "keep at most this many tokens",
-    "--max-len": "keep this many tokens from the start of each text (default 400)",
-    "--val-fraction": "stratified validation split of the training data when no --val (default 0.1)",
+    "--max-len": "keep this many tokens from the start of each text",
+    "--val-fraction": "stratified validation split of the training data when no --val",
     "--embeddings": "initialise word embeddings from this word2vec file (text or binary)",
     "--cv": "K-fold stratified cross-validation: K runs in RUN_DIR/fold-NN and RUN_DIR/cv.json",
-    "--cell": "lstm (default), gru, rnn_tanh or rnn_relu",
-    "--pooling": "max (default), mean, last or attention",
-    "--dropout": "dropout before the linear head and between layers (default 0.5)",
-    "--embedding-dropout": "dropout on the embedded tokens (default 0.3)",
-    "--word-dropout": "fraction of training tokens replaced by <unk> (default 0.1)",
-    "--epochs": "stop after this many passes over the training data (default 6)",
-    "--patience": "stop after this many validations without a better validation accuracy (default 3)",
+    "--cell": "lstm, gru, rnn_tanh or rnn_relu",
+    "--pooling": "max, mean, last or attention",
+    "--dropout": "dropout before the linear head and between layers",
+    "--embedding-dropout": "dropout on the embedded tokens",
+    "--word-dropout": "fraction of training tokens replaced by <unk>",
+    "--epochs": "stop after this many passes over the training data",
+    "--patience": "stop after this many validations without a better validation accuracy",
     "--eval-every": "validate every N steps (default 0: once per epoch)",
-    "--precision": "fp32 (default), bf16, fp16 or auto",
-    "--device": "auto (default), cpu or cuda",
-    "--backend": "auto (default), fused or explicit",
+    "--precision": "fp32, bf16, fp16 or auto",
+    "--device": "auto, cpu or cuda",
+    "--backend": "auto, fused or explicit",
 }
 
 
@@ -89,7 +89,7 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
                    help="weight the loss by inverse class frequency (for imbalanced labels)")
     p.add_argument("--freeze-embeddings", action="store_true", default=None,
                    help="keep the --embeddings vectors fixed (default: fine-tune them)")
-    add_typed_flags(p, CLASSIFY_FLAGS, HELP)
+    add_typed_flags(p, CLASSIFY_FLAGS, HELP, config="rnnkit.tasks.classify:ClassifyConfig")
 
     pr = commands.add_parser("predict", help="label texts with a trained classifier",
                              description="Label texts with a trained classifier: the label and the probability "

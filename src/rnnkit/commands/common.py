@@ -36,11 +36,11 @@ TRAIN_HELP = {
 }
 
 
-def add_budget_flags(p: argparse.ArgumentParser) -> None:
+def add_budget_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
     """--max-steps, --epochs and --time (the CLI's default budget is the task's)."""
-    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    p.add_argument("--epochs", type=float, help="stop after this many passes over the training data")
-    p.add_argument("--time", help="stop after this much wall time, e.g. 90s, 10m, 1.5h")
+    return [p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps"),
+            p.add_argument("--epochs", type=float, help="stop after this many passes over the training data"),
+            p.add_argument("--time", help="stop after this much wall time, e.g. 90s, 10m, 1.5h")]
 
 
 class ConfigDefaultsHelp(argparse.HelpFormatter):
@@ -71,8 +71,9 @@ def config_default(config_class: str, section: str, name: str) -> Any:
 
 
 def add_typed_flags(p: argparse.ArgumentParser, flags: dict[str, tuple[str, str, type]], help_text: dict[str, str],
-                    skip: tuple[str, ...] = (), config: str | None = None) -> None:
-    """One option per entry of a task's ``flags`` table (flag -> (section, field, type)), then the budget flags.
+                    skip: tuple[str, ...] = (), config: str | None = None, budget: bool = True) -> None:
+    """One option per entry of a task's ``flags`` table (flag -> (section, field, type)), then the budget flags
+    (for tasks that train with a budget).
 
     ``config`` ("module:RunConfigClass") makes --help show each default from that dataclass.
     """
@@ -85,7 +86,10 @@ def add_typed_flags(p: argparse.ArgumentParser, flags: dict[str, tuple[str, str,
             action.config_default = (config, section, name)
     if config is not None:
         p.formatter_class = ConfigDefaultsHelp
-    add_budget_flags(p)
+    if budget:
+        for action in add_budget_flags(p):
+            if config is not None and action.dest != "time":  # --time takes a duration, stored as seconds
+                action.config_default = (config, "train", action.dest)
 
 
 def add_override_flags(p: argparse.ArgumentParser) -> None:

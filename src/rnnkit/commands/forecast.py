@@ -52,27 +52,27 @@ FORECAST_FLAGS: dict[str, tuple[str, str, type]] = {
     **TRAIN_FLAGS,
 }
 HELP = {
-    "--data": "CSV file, or a built-in series: sine (generated), airline, sunspots, co2 (default: airline)",
+    "--data": "CSV file, or a built-in series: sine (generated), airline, sunspots, co2",
     "--target": "target column(s), comma-separated (default: the only numeric column)",
     "--time-column": "time column (default: a column named date, time, month, year, ...)",
     "--covariates": "known-future covariate columns, comma-separated; the CSV may run past the targets with them",
     "--freq": "pandas frequency (MS, D, h, W-SUN, ...); default: inferred. Gaps become missing values",
     "--season": "seasonal period (default: 12 for monthly, 4 quarterly, 7 daily, 24 hourly, else 1)",
     "--fill": "fill missing values: none (default: an error naming the rows), ffill, bfill, interpolate, zero",
-    "--scaler": "standard (default), minmax or none; fitted on the training part only",
-    "--horizon": "steps to forecast (default 12)",
-    "--input-len": "past points the model reads (default 36)",
+    "--scaler": "standard, minmax or none; fitted on the training part only",
+    "--horizon": "steps to forecast",
+    "--input-len": "past points the model reads",
     "--holdout": "last points held out for 'rnnkit eval' (default: the horizon; 0 trains on everything)",
     "--val-size": "points before the holdout used for validation/early stopping (default: one season)",
     "--calibration-windows": "with --quantiles: validation-sized windows before the holdout, each forecast by a "
                              "model trained before it, that calibrate the intervals (default 3)",
     "--mode": "direct (default: encoder + multi-horizon head) or autoregressive (one step, fed back)",
-    "--cell": "gru (default), lstm, rnn_tanh or rnn_relu",
+    "--cell": "gru, lstm, rnn_tanh or rnn_relu",
     "--output-len": "steps one pass of the direct head predicts (default: the horizon); longer horizons roll",
     "--quantiles": "quantile levels for intervals, e.g. 0.1,0.5,0.9 (pinball loss)",
-    "--point-loss": "mse (default) or mae, without quantiles",
-    "--precision": "fp32 (default) or bf16",
-    "--device": "cpu (default), cuda or auto",
+    "--point-loss": "mse or mae, without quantiles",
+    "--precision": "fp32 or bf16",
+    "--device": "cpu, cuda or auto",
 }
 
 
@@ -83,7 +83,7 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     tf.set_defaults(handler=train)
     tf.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for checkpoints and logs")
     add_override_flags(tf)
-    add_typed_flags(tf, FORECAST_FLAGS, HELP)
+    add_typed_flags(tf, FORECAST_FLAGS, HELP, config="rnnkit.tasks.forecast:ForecastRunConfig")
     tf.add_argument("--sort", action="store_true", default=None, help="sort rows by time instead of refusing")
     tf.add_argument("--log", action="store_true", default=None, help="log-transform the targets before scaling")
     tf.add_argument("--no-residual", action="store_true", default=None,

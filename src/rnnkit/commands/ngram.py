@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from rnnkit.commands.common import add_override_flags, sections, train_handler
+from rnnkit.commands.common import add_override_flags, add_typed_flags, sections, train_handler
 from rnnkit.errors import RnnkitError
 
 TASK = "ngram"
@@ -22,10 +22,10 @@ NGRAM_FLAGS: dict[str, tuple[str, str, type]] = {
     "--punctuation": ("data", "punctuation", str),
     "--order": ("model", "order", int),
 }
-HELP = {"--data": "text file, or a named dataset (default: tinyshakespeare)",
-        "--level": "char (default) or word", "--order": "n of the n-gram: tokens of context + 1 (default 5)",
+HELP = {"--data": "text file, or a named dataset",
+        "--level": "char or word", "--order": "n of the n-gram: tokens of context + 1",
         "--min-freq": "word level: rarer words become <unk>", "--max-vocab": "word level: keep this many words",
-        "--punctuation": "word level: split (default), drop or keep"}
+        "--punctuation": "word level: split, drop or keep"}
 
 
 def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:
@@ -35,8 +35,7 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for the model")
     add_override_flags(p)
     p.add_argument("--lowercase", action="store_true", default=None, help="word level: lowercase the text")
-    for flag, (_, name, kind) in NGRAM_FLAGS.items():
-        p.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
+    add_typed_flags(p, NGRAM_FLAGS, HELP, config="rnnkit.tasks.ngram:NgramRunConfig", budget=False)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from rnnkit.commands.common import add_override_flags, sections, train_handler
+from rnnkit.commands.common import add_override_flags, add_typed_flags, sections, train_handler
 from rnnkit.errors import RnnkitError
 
 TASK = "word2vec"
@@ -30,12 +30,12 @@ W2V_FLAGS: dict[str, tuple[str, str, type]] = {
     "--threads": ("model", "threads", int),
     "--seed": ("model", "seed", int),
 }
-HELP = {"--architecture": "skipgram (default) or cbow", "--dim": "vector size (default 100)",
+HELP = {"--architecture": "skipgram or cbow", "--dim": "vector size",
         "--window": "largest distance to a context word (default 5; each centre draws 1..window)",
-        "--negative": "noise words per pair (default 5)", "--min-count": "drop rarer words (default 5)",
+        "--negative": "noise words per pair", "--min-count": "drop rarer words",
         "--subsample": "frequent-word subsampling threshold (default 1e-3; 0: off)",
         "--lr": "initial learning rate, decayed linearly to --min-lr", "--batch-size": "pairs per update",
-        "--threads": "worker threads (default 2)", "--punctuation": "drop (default), split or keep"}
+        "--threads": "worker threads", "--punctuation": "drop, split or keep"}
 
 
 def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:
@@ -48,8 +48,7 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
                    help="text file or named dataset, one sentence a line (repeat for several; default tinyshakespeare)")
     p.add_argument("--keep-case", action="store_true", help="do not lowercase the text")
     add_override_flags(p)
-    for flag, (_, name, kind) in W2V_FLAGS.items():
-        p.add_argument(flag, type=kind, dest=name, help=HELP.get(flag))
+    add_typed_flags(p, W2V_FLAGS, HELP, config="rnnkit.tasks.word2vec:Word2VecRunConfig", budget=False)
 
     s = commands.add_parser("similar", help="nearest neighbours of a word in a word2vec run",
                             description="The words whose vectors are closest (cosine) to WORD's.")
