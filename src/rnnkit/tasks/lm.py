@@ -191,6 +191,17 @@ def evaluate_ids(run: Any, ids: np.ndarray, batch_size: int | None = None) -> di
             "tokens": int(len(ids)), "token": token_name(config)}
 
 
+def encode_text(vocab: Vocab, text: str, data: DataConfig) -> np.ndarray:
+    """Ids of ``text`` read as a run's training text was: words through its tokenizer (rare ones ``<unk>``),
+    or characters, each of which must be in the vocabulary."""
+    if isinstance(vocab, WordVocab):
+        return vocab.encode_tokens(tokenize(text, tokenizer_config(data)))
+    unknown = vocab.unknown(text)
+    if unknown:
+        raise RnnkitError(f"the text has characters the model never saw: {unknown[:5]}; remove them")
+    return vocab.encode(text)
+
+
 @dataclass
 class TextLM:
     """A trained language model with its vocabulary: generates and scores text (``TextGenerator``)."""
@@ -210,13 +221,7 @@ class TextLM:
 
     def score(self, text: str) -> dict[str, Any]:
         """Nats/bits per token and perplexity of the model reading ``text`` (tokenized as in training)."""
-        if isinstance(self.vocab, WordVocab):
-            ids = self.vocab.encode_tokens(tokenize(text, tokenizer_config(self.config.data)))
-        else:
-            unknown = self.vocab.unknown(text)
-            if unknown:
-                raise RnnkitError(f"the text has characters the model never saw: {unknown[:5]}; remove them")
-            ids = self.vocab.encode(text)
+        ids = encode_text(self.vocab, text, self.config.data)
         if len(ids) < 2:
             raise RnnkitError("need at least 2 tokens to score; give a longer text")
         return evaluate_ids(self, ids, batch_size=1)
@@ -293,4 +298,5 @@ class LanguageModelTask(Task):
 TASK = LanguageModelTask()
 
 __all__ = ["MODEL_KINDS", "TASK", "DataConfig", "LanguageModelTask", "RunConfig", "TextLM", "build_language_model",
-           "evaluate_ids", "evaluate_lm", "init_embeddings", "lm_loss", "load_corpus", "token_name", "tokenizer_config"]
+           "encode_text", "evaluate_ids", "evaluate_lm", "init_embeddings", "lm_loss", "load_corpus", "token_name",
+           "tokenizer_config"]

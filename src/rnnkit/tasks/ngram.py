@@ -22,12 +22,11 @@ import torch
 from rnnkit import checkpoint as ckpt
 from rnnkit.config import build_run_config, raise_first
 from rnnkit.data.vocab import WordVocab
-from rnnkit.data.words import tokenize
 from rnnkit.errors import RnnkitError
 from rnnkit.generate import SamplingConfig, filter_logits
 from rnnkit.models.ngram import KneserNeyLM
 from rnnkit.tasks.base import Context, Fitted, Task
-from rnnkit.tasks.lm import LEVELS, DataConfig, LanguageModelTask, Vocab, load_corpus, tokenizer_config
+from rnnkit.tasks.lm import LEVELS, DataConfig, LanguageModelTask, Vocab, encode_text, load_corpus
 
 MODEL_FILE = "model.pt"
 
@@ -137,14 +136,7 @@ class NgramGenerator:
 
     def score(self, text: str) -> dict[str, float]:
         """Nats/bits per token and perplexity of the model reading ``text`` (tokenized as in training)."""
-        if isinstance(self.vocab, WordVocab):
-            ids = self.vocab.encode_tokens(tokenize(text, tokenizer_config(self.config.data)))
-        else:
-            unknown = self.vocab.unknown(text)
-            if unknown:
-                raise RnnkitError(f"the text has characters the model never saw: {unknown[:5]}; remove them")
-            ids = self.vocab.encode(text)
-        return score(self.model, ids)
+        return score(self.model, encode_text(self.vocab, text, self.config.data))
 
 
 class NgramTask(Task):
