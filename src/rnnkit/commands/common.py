@@ -78,7 +78,7 @@ def add_typed_flags(p: argparse.ArgumentParser, flags: dict[str, tuple[str, str,
     ``config`` ("module:RunConfigClass") makes --help show each default from that dataclass.
     """
     for flag, (section, name, kind) in flags.items():
-        if flag in ("--max-steps", "--epochs", "--time") or flag in skip:
+        if (budget and flag in ("--max-steps", "--epochs", "--time")) or flag in skip:
             continue
         text = help_text.get(flag, TRAIN_HELP.get(flag)) or (name.replace("_", " ") if config else None)
         action = p.add_argument(flag, type=kind, dest=name, help=text)
