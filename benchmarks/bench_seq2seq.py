@@ -23,16 +23,16 @@ import torch
 from torch import nn
 
 from rnnkit.config import TrainConfig, parse_duration
-from rnnkit.data.pairs import TokenVocab, generate_pairs
+from rnnkit.data.pairs import generate_pairs
+from rnnkit.data.vocab import TokenVocab
 from rnnkit.models.seq2seq import Seq2SeqConfig
+from rnnkit.runs import open_run, train
 from rnnkit.tasks.seq2seq import (
     Seq2SeqDataConfig,
     Seq2SeqRunConfig,
     encode_pairs,
     evaluate_pairs,
     load_pairs,
-    load_seq2seq,
-    train_seq2seq,
 )
 
 HELD_OUT = 1000
@@ -46,9 +46,9 @@ def held_out_pairs(data: Seq2SeqDataConfig) -> list[tuple[str, str]]:
 
 def run_rnnkit(config: Seq2SeqRunConfig, test: list[tuple[str, str]], out: Path) -> dict:
     start = time.monotonic()
-    summary = train_seq2seq(config, out, show_progress=False, log=lambda m: print(m, flush=True))
+    summary = train("seq2seq", config, out, show_progress=False, log=lambda m: print(m, flush=True))
     train_s = time.monotonic() - start
-    translator = load_seq2seq(out)
+    translator = open_run(out).predictor()
     encoded = encode_pairs(test, translator.source_vocab, translator.target_vocab)
     metrics = evaluate_pairs(translator.model, encoded, translator.target_vocab, config.data.max_len,
                              torch.device("cpu"))

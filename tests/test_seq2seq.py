@@ -12,20 +12,16 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.config import TrainConfig
-from rnnkit.data.pairs import EOS, TokenVocab, check_lengths, generate_pairs, parse_pairs, read_pairs
+from rnnkit.data.pairs import check_lengths, generate_pairs, parse_pairs, read_pairs
+from rnnkit.data.vocab import EOS_ID as EOS
+from rnnkit.data.vocab import TokenVocab
 from rnnkit.errors import RnnkitError
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.runs import open_run, resume, train
 from rnnkit.tasks import seq2seq as task
-from rnnkit.tasks.seq2seq import (
-    Seq2SeqDataConfig,
-    Seq2SeqRunConfig,
-    corpus_bleu,
-    load_seq2seq,
-    sequence_metrics,
-    train_seq2seq,
-)
+from rnnkit.tasks.seq2seq import Seq2SeqDataConfig, Seq2SeqRunConfig, corpus_bleu, sequence_metrics
 from rnnkit.training.trainer import TrainingInterrupted
-from tests.test_cli import cli, one_line_error
+from tests.conftest import cli, one_line_error
 
 quiet = dict(show_progress=False, log=lambda *_: None)
 
@@ -221,10 +217,10 @@ def test_train_then_load_gives_identical_outputs(tmp_path, monkeypatch):
     monkeypatch.setattr(task, "Seq2Seq", Recording)
     config = tiny_run()
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, val_size=0, val_fraction=0.0))
-    summary = train_seq2seq(config, tmp_path / "run", **quiet)
+    summary = train("seq2seq", config, tmp_path / "run", **quiet)
     assert summary["step"] == 20
     trained = made[0].eval()
-    translator = load_seq2seq(tmp_path / "run")
+    translator = open_run(tmp_path / "run").predictor()
     source, lengths = torch.tensor([[5, 6, 7, 8]]), torch.tensor([4])
     target_in = torch.tensor([[1, 5, 6, 7]])
     assert torch.equal(trained(source, lengths, target_in)[0], translator.model(source, lengths, target_in)[0])
@@ -238,7 +234,7 @@ def test_train_then_load_gives_identical_outputs(tmp_path, monkeypatch):
 
 def test_interrupted_run_resumes_to_identical_weights(tmp_path, monkeypatch):
     config = tiny_run(max_steps=16, eval_every=8)
-    train_seq2seq(config, tmp_path / "straight", **quiet)
+    train("seq2seq", config, tmp_path / "straight", **quiet)
     calls = {"n": 0}
     real_loss = task.seq2seq_loss
 
@@ -250,9 +246,9 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, monkeypatch):
 
     monkeypatch.setattr(task, "seq2seq_loss", interrupt_at_step_11)
     with pytest.raises(TrainingInterrupted):
-        train_seq2seq(config, tmp_path / "split", **quiet)
+        train("seq2seq", config, tmp_path / "split", **quiet)
     monkeypatch.setattr(task, "seq2seq_loss", real_loss)
-    train_seq2seq(task.resume_config(tmp_path / "split"), tmp_path / "split", resume=True, **quiet)
+    resume(tmp_path / "split", **quiet)
     a = ckpt.load_tensors(tmp_path / "straight" / ckpt.LAST_FILE)["model"]
     b = ckpt.load_tensors(tmp_path / "split" / ckpt.LAST_FILE)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -11,9 +11,9 @@ from rnnkit.commands.common import (
     TRAIN_FLAGS,
     add_override_flags,
     add_typed_flags,
-    budget_overrides,
     report_training,
     sections,
+    train_handler,
 )
 from rnnkit.errors import RnnkitError
 
@@ -42,16 +42,16 @@ SEQ2SEQ_FLAGS: dict[str, tuple[str, str, type]] = {
     **TRAIN_FLAGS,
 }
 HELP = {
-    "--data": "a source<TAB>target TSV file, or a generated task: addition (default), reverse, dates",
-    "--source-level": "char (default) or word", "--target-level": "char (default) or word",
-    "--size": "generated tasks: number of distinct pairs (default 50000)",
-    "--digits": "generated tasks: longest addition operand (default 3)",
+    "--data": "a source<TAB>target TSV file, or a generated task: addition, reverse, dates",
+    "--source-level": "char or word", "--target-level": "char or word",
+    "--size": "generated tasks: number of distinct pairs",
+    "--digits": "generated tasks: longest addition operand",
     "--data-seed": "seed of the generated pairs and of the train/validation split",
-    "--max-len": "longest source/target in tokens (default 64); longer pairs are an error",
+    "--max-len": "longest source/target in tokens; longer pairs are an error",
     "--val-size": "exact number of validation pairs (instead of --val-fraction)",
-    "--cell": "gru (default), lstm, rnn_tanh or rnn_relu",
-    "--attention": "bahdanau (default), luong or none",
-    "--teacher-forcing": "probability of feeding the true previous token while training (default 1)",
+    "--cell": "gru, lstm, rnn_tanh or rnn_relu",
+    "--attention": "bahdanau, luong or none",
+    "--teacher-forcing": "probability of feeding the true previous token while training",
 }
 
 
@@ -64,7 +64,7 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     add_override_flags(p)
     p.add_argument("--unidirectional", action="store_const", const=False, dest="bidirectional",
                    help="a left-to-right encoder only (default: bidirectional)")
-    add_typed_flags(p, SEQ2SEQ_FLAGS, HELP)
+    add_typed_flags(p, SEQ2SEQ_FLAGS, HELP, config="rnnkit.tasks.seq2seq:Seq2SeqRunConfig")
 
     t = commands.add_parser("translate", help="translate a text with a trained seq2seq model",
                             description="Decode one input with a trained seq2seq run (greedy, or beam search).")
@@ -85,14 +85,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return sections(args, SEQ2SEQ_FLAGS, extra)
 
 
-def train(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.seq2seq import Seq2SeqRunConfig, train_seq2seq
-
-    summary = train_seq2seq(Seq2SeqRunConfig.from_dict(_overrides(args)), args.out,
-                            show_progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
-    return report_training(summary, args.out, "token", _metric(summary))
-
-
 def _metric(summary: dict[str, Any]) -> str | None:
     if "exact_match" not in summary:
         return None
@@ -100,27 +92,25 @@ def _metric(summary: dict[str, Any]) -> str | None:
     return text + (f", BLEU {summary['bleu']:.2f}" if "bleu" in summary else "")
 
 
-def resume(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.seq2seq import resume_config, train_seq2seq
+def report(summary: dict[str, Any], run_dir: Any) -> int:
+    """The closing line of a seq2seq training run, with the last validation figures."""
+    return report_training(summary, run_dir, "token", _metric(summary))
 
-    config = resume_config(args.resume, budget_overrides(args))
-    summary = train_seq2seq(config, args.resume, resume=True, show_progress=not args.no_progress,
-                            log=lambda m: print(m, file=sys.stderr))
-    return report_training(summary, args.resume, "token", _metric(summary))
+
+train = train_handler(TASK, _overrides, report)
 
 
 def translate(args: argparse.Namespace) -> int:
-    from rnnkit.checkpoint import run_task
-    from rnnkit.tasks.seq2seq import load_seq2seq
-    from rnnkit.training.precision import resolve_device
+    from rnnkit.runs import open_run
 
-    if run_task(args.run_dir) != TASK:
-        raise RnnkitError(f"{args.run_dir} is a {run_task(args.run_dir)} run; 'rnnkit translate' needs a seq2seq run")
     if args.beam < 1:
         raise RnnkitError(f"--beam must be >= 1, got {args.beam}")
     if args.max_len is not None and args.max_len < 1:
         raise RnnkitError(f"--max-len must be >= 1, got {args.max_len}")
-    translator = load_seq2seq(args.run_dir, resolve_device(args.device))
+    run = open_run(args.run_dir, args.device)
+    if run.task != TASK:
+        raise RnnkitError(f"{args.run_dir} is a {run.task} run; 'rnnkit translate' needs a seq2seq run")
+    translator = run.predictor()
     [(text, score)] = translator.translate([args.input], beam=args.beam, length_penalty=args.length_penalty,
                                            max_len=args.max_len)
     print(f"{text}\t{score:.4f}" if args.score else text)
@@ -134,9 +124,9 @@ def translate(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.seq2seq import eval_seq2seq
+    from rnnkit.runs import evaluate as evaluate_run
 
-    result = eval_seq2seq(args.run_dir, data=args.data, device=args.device)
+    result = evaluate_run(args.run_dir, data=args.data, device=args.device)
     if args.json:
         print(json.dumps(result))
     else:
@@ -148,4 +138,4 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["SEQ2SEQ_FLAGS", "TASK", "add_parsers", "evaluate", "resume", "translate", "train"]
+__all__ = ["SEQ2SEQ_FLAGS", "TASK", "add_parsers", "evaluate", "report", "translate", "train"]

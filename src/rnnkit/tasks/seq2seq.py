@@ -10,42 +10,26 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rnnkit import __version__
-from rnnkit import checkpoint as ckpt
-from rnnkit.config import TrainConfig, build_run_config, raise_first, with_default_time
+from rnnkit.config import TrainConfig, build_run_config, raise_first
 from rnnkit.data.datasets import resolve_data
-from rnnkit.data.pairs import (
-    BOS,
-    EOS,
-    GENERATED,
-    LEVELS,
-    PairBatcher,
-    TokenVocab,
-    check_lengths,
-    describe_unknown,
-    generate_pairs,
-    pad_sequences,
-    read_pairs,
-    split_indices,
-    tokenize,
-    trim,
-)
+from rnnkit.data.padded import PairBatcher, pad_sequences, trim
+from rnnkit.data.pairs import GENERATED, check_lengths, generate_pairs, read_pairs
+from rnnkit.data.splits import split_indices
+from rnnkit.data.vocab import BOS_ID, EOS_ID, LEVELS, TokenVocab, describe_unknown, level_tokens
 from rnnkit.errors import RnnkitError
 from rnnkit.layers import State
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
-from rnnkit.tasks.lm import DEFAULT_TIME_S
-from rnnkit.training.plot import plot_loss
-from rnnkit.training.precision import autocast, resolve_device, resolve_precision
-from rnnkit.training.trainer import Trainer
+from rnnkit.tasks.base import Context, Prepared, Task, Training
+from rnnkit.training.precision import autocast
 
-TASK = "seq2seq"
+TASK_NAME = "seq2seq"
 EVAL_BATCH = 512
 
 
@@ -143,8 +127,8 @@ def encode_pairs(pairs: Sequence[tuple[str, str]], source_vocab: TokenVocab, tar
     sources = [source_vocab.encode(s) for s, _ in pairs]
     targets = [target_vocab.encode(t) for _, t in pairs]
     source, source_lengths = pad_sequences(sources)
-    target_in, target_lengths = pad_sequences(targets, prefix=(BOS,))
-    target_out, _ = pad_sequences(targets, suffix=(EOS,))
+    target_in, target_lengths = pad_sequences(targets, prefix=(BOS_ID,))
+    target_out, _ = pad_sequences(targets, suffix=(EOS_ID,))
     return EncodedPairs(source, source_lengths, target_in, target_out, target_lengths)
 
 
@@ -185,7 +169,7 @@ def sequence_metrics(predicted: Sequence[Sequence[int]], reference: Sequence[Seq
     exact = correct = total = 0
     for p, r in zip(predicted, reference, strict=True):
         exact += list(p) == list(r)
-        p_end, r_end = list(p) + [EOS], list(r) + [EOS]
+        p_end, r_end = list(p) + [EOS_ID], list(r) + [EOS_ID]
         correct += sum(a == b for a, b in zip(p_end, r_end))
         total += len(r_end)
     return {"exact_match": exact / max(len(reference), 1), "token_accuracy": correct / max(total, 1)}
@@ -220,81 +204,86 @@ def evaluate_pairs(model: Seq2Seq, pairs: EncodedPairs, target_vocab: TokenVocab
     return result
 
 
-# -- training ---------------------------------------------------------------------------------------
-def train_seq2seq(config: Seq2SeqRunConfig, out: str | Path, resume: bool = False, show_progress: bool = True,
-                  log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train (or with ``resume=True`` continue) a seq2seq model into run directory ``out``; returns a summary."""
-    out = Path(out)
-    config = with_default_time(config, DEFAULT_TIME_S).validate()
-    device = resolve_device(config.train.device)
-    precision = resolve_precision(config.train.precision, device)
-    payload = None
-    if resume:
-        payload = ckpt.load_tensors(out / ckpt.LAST_FILE)
-        source_vocab, target_vocab = _load_vocabs(out)
-    elif (out / ckpt.LAST_FILE).exists():
-        raise RnnkitError(f"{out} already holds a run; continue it with 'rnnkit train --resume {out}' "
-                          "or choose another --out")
-    pairs, where = load_pairs(config.data)
-    train_pairs, val_pairs = split_pairs(pairs, config.data)
-    if not resume:
-        source_vocab = TokenVocab.from_texts((s for s, _ in train_pairs), config.data.source_level)
-        target_vocab = TokenVocab.from_texts((t for _, t in train_pairs), config.data.target_level)
-    config = dataclasses.replace(config, model=dataclasses.replace(
-        config.model, source_vocab_size=len(source_vocab), target_vocab_size=len(target_vocab)))
-    train_set = encode_pairs(train_pairs, source_vocab, target_vocab)
-    val_set = encode_pairs(val_pairs, source_vocab, target_vocab)
-    t = config.train
+# -- the task -------------------------------------------------------------------------------------
+@dataclass
+class PairVocabs:
+    """The source and target vocabularies of a run (vocab.json: ``{"source": ..., "target": ...}``)."""
 
-    torch.manual_seed(t.seed)
-    model = Seq2Seq(config.model).to(device)
-    generator = torch.Generator().manual_seed(t.seed)
-    batcher = PairBatcher(len(train_set), t.batch_size, train_set.batch, generator)
+    source: TokenVocab
+    target: TokenVocab
 
-    evaluate = None
-    if len(val_set):
-        def evaluate(m):
-            return evaluate_pairs(m, val_set, target_vocab, config.data.max_len, device, precision)
-    else:
-        log("rnnkit: no validation split (--val-fraction 0); best.pt will be the final weights")
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source.to_dict(), "target": self.target.to_dict()}
 
-    trainer = Trainer(model, batcher, seq2seq_loss, t, out, device, precision, evaluate=evaluate,
-                      batch_generator=generator, show_progress=show_progress, token_name="token")
-    if payload is not None:
-        trainer.load_last(payload)
-        log(f"rnnkit: resuming {out} at step {trainer.state.step} (epoch {trainer.state.epoch})")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt.save_json(out / ckpt.VOCAB_FILE, {"source": source_vocab.to_dict(), "target": target_vocab.to_dict()})
-    meta = {"rnnkit_version": __version__, "data_source": where, "device": str(device), "precision": precision,
-            "parameters": model.num_parameters(), "train_pairs": len(train_set), "val_pairs": len(val_set)}
-    ckpt.save_json(out / ckpt.CONFIG_FILE, {"task": TASK, **config.to_dict(), "meta": meta})
-    log(f"rnnkit: {model.num_parameters():,} parameters, {len(source_vocab)}/{len(target_vocab)} source/target "
-        f"tokens, {len(train_set):,} training and {len(val_set):,} validation pairs from {where}; "
-        f"{device.type}, {precision}, batch {t.batch_size}, attention {config.model.attention}")
-    summary = trainer.fit()
-    plot_loss(out / ckpt.METRICS_FILE, out / ckpt.PLOT_FILE, unit="token")
-    last_val = next((r for r in reversed(trainer.state.history) if "val_loss" in r), {})
-    summary.update({"run_dir": str(out), "precision": precision, "device": str(device),
-                    **{k: last_val[k] for k in ("exact_match", "token_accuracy", "bleu") if k in last_val}})
-    return summary
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PairVocabs:
+        return cls(TokenVocab.from_dict(data["source"]), TokenVocab.from_dict(data["target"]))
 
 
-def resume_config(run_dir: str | Path, train_overrides: dict[str, Any] | None = None) -> Seq2SeqRunConfig:
-    """The stored config of a run, with optional new budget settings applied."""
-    stored = ckpt.load_json(Path(run_dir) / ckpt.CONFIG_FILE)
-    if stored.pop("task", None) != TASK:
-        raise RnnkitError(f"{run_dir} is not a {TASK} run")
-    stored.pop("meta", None)
-    config = Seq2SeqRunConfig.from_dict(stored)
-    if train_overrides:
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, **train_overrides))
-    return config
+class Seq2SeqTask(Task):
+    """``rnnkit train seq2seq``: an attention encoder-decoder over source/target pairs."""
 
+    name = TASK_NAME
+    config_class = Seq2SeqRunConfig
+    vocab_class = PairVocabs
 
-def _load_vocabs(run_dir: Path) -> tuple[TokenVocab, TokenVocab]:
-    vocabs = ckpt.load_json(run_dir / ckpt.VOCAB_FILE)
-    return TokenVocab.from_dict(vocabs["source"]), TokenVocab.from_dict(vocabs["target"])
+    def prepare(self, config: Seq2SeqRunConfig, vocab: PairVocabs | None, ctx: Context, **options: Any) -> Prepared:
+        pairs, where = load_pairs(config.data)
+        train_pairs, val_pairs = split_pairs(pairs, config.data)
+        if vocab is None:
+            vocab = PairVocabs(TokenVocab.from_texts((s for s, _ in train_pairs), config.data.source_level),
+                               TokenVocab.from_texts((t for _, t in train_pairs), config.data.target_level))
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, **self.model_sizes(vocab)))
+        train_set = encode_pairs(train_pairs, vocab.source, vocab.target)
+        val_set = encode_pairs(val_pairs, vocab.source, vocab.target)
+        meta = {"data_source": where, "train_pairs": len(train_set), "val_pairs": len(val_set)}
+        return Prepared(config, vocab, meta, data=(where, train_set, val_set))
+
+    def build_model(self, config: Seq2SeqRunConfig) -> Seq2Seq:
+        return Seq2Seq(config.model)
+
+    def training(self, prepared: Prepared, ctx: Context) -> Training:
+        config, vocab = prepared.config, prepared.vocab
+        where, train_set, val_set = prepared.data
+        t = config.train
+        generator = torch.Generator().manual_seed(t.seed)
+        batcher = PairBatcher(len(train_set), t.batch_size, train_set.batch, generator)
+        evaluate = None
+        if len(val_set):
+            def evaluate(m):
+                return evaluate_pairs(m, val_set, vocab.target, config.data.max_len, ctx.device, ctx.precision)
+        else:
+            ctx.log("rnnkit: no validation split (--val-fraction 0); best.pt will be the final weights")
+        describe = (f", {len(vocab.source)}/{len(vocab.target)} source/target tokens, {len(train_set):,} training "
+                    f"and {len(val_set):,} validation pairs from {where}; {ctx.device.type}, {ctx.precision}, "
+                    f"batch {t.batch_size}, attention {config.model.attention}")
+        return Training(batcher, seq2seq_loss, evaluate, describe, batch_generator=generator)
+
+    def finish(self, prepared: Prepared, summary: dict[str, Any], ctx: Context) -> None:
+        last_val = summary["last_validation"]
+        summary.update({k: last_val[k] for k in ("exact_match", "token_accuracy", "bleu") if k in last_val})
+
+    def model_sizes(self, vocab: PairVocabs) -> dict[str, int]:
+        return {"source_vocab_size": len(vocab.source), "target_vocab_size": len(vocab.target)}
+
+    def predictor(self, run: Any) -> Translator:
+        return Translator(run.model, run.vocab.source, run.vocab.target, run.config)
+
+    def evaluate(self, run: Any, data: str | None = None) -> dict[str, Any]:
+        """Loss, exact match, per-token accuracy (and BLEU for words) on the validation split, or on TSV ``data``."""
+        config, translator = run.config, run.predictor()
+        if data is None:
+            pairs, _ = load_pairs(config.data)
+            _, pairs = split_pairs(pairs, config.data)
+            if not pairs:
+                raise RnnkitError(f"{run.path} was trained without a validation split; pass --data FILE.tsv")
+        else:
+            pairs = read_pairs(resolve_data(data), config.data.encoding)
+            check_lengths(pairs, config.data.source_level, config.data.target_level, config.data.max_len, name=data)
+        encoded = encode_pairs(pairs, translator.source_vocab, translator.target_vocab)
+        result = evaluate_pairs(translator.model, encoded, translator.target_vocab, config.data.max_len, run.device)
+        loss = result.pop("val_loss")
+        return {"nats_per_token": loss, "perplexity": math.exp(loss), **result, "pairs": len(encoded)}
 
 
 # -- using a trained model --------------------------------------------------------------------------
@@ -341,7 +330,7 @@ class Translator:
     def attention(self, text: str, translation: str) -> torch.Tensor:
         """Attention weights (T+1, S) of the decoder over the source while it writes ``translation`` and ``</s>``."""
         source, lengths = pad_sequences([self.encode_source(text)])
-        target_in, _ = pad_sequences([self.target_vocab.encode(translation)], prefix=(BOS,))
+        target_in, _ = pad_sequences([self.target_vocab.encode(translation)], prefix=(BOS_ID,))
         _, weights = self.model(source.to(self.device), lengths.to(self.device), target_in.to(self.device))
         return weights[0].float().cpu()  # (T+1, S)
 
@@ -357,8 +346,8 @@ class Translator:
         from rnnkit.fileio import atomic_write
 
         weights = self.attention(text, translation).numpy()
-        rows = tokenize(translation, self.target_vocab.level) + ["</s>"]
-        cols = tokenize(text, self.source_vocab.level)
+        rows = level_tokens(translation, self.target_vocab.level) + ["</s>"]
+        cols = level_tokens(text, self.source_vocab.level)
         fig, ax = plt.subplots(figsize=(max(3, 0.45 * len(cols) + 1.5), max(2.5, 0.4 * len(rows) + 1)), dpi=110)
         image = ax.imshow(weights, cmap="viridis", vmin=0, vmax=1, aspect="auto")
         ax.set_xticks(range(len(cols)), cols, rotation=90 if self.source_vocab.level == "word" else 0)
@@ -372,36 +361,9 @@ class Translator:
         return True
 
 
-def load_seq2seq(run_dir: str | Path, device: str | torch.device = "cpu") -> Translator:
-    """Rebuild a trained seq2seq model (best.pt, else last.pt) on ``device`` with its vocabularies and config."""
-    run_dir = Path(run_dir)
-    weights = ckpt.find_weights(run_dir)
-    config = resume_config(run_dir)
-    source_vocab, target_vocab = _load_vocabs(run_dir)
-    model = Seq2Seq(config.model)
-    model.load_state_dict(ckpt.load_tensors(weights)["model"])
-    return Translator(model.to(device).eval(), source_vocab, target_vocab, config)
+TASK = Seq2SeqTask()
 
 
-def eval_seq2seq(run_dir: str | Path, data: str | None = None, device: str = "auto") -> dict[str, float]:
-    """Loss, exact match, per-token accuracy (and BLEU for words) on the validation split, or on TSV ``data``."""
-    dev = resolve_device(device)
-    translator = load_seq2seq(run_dir, dev)
-    config = translator.config
-    if data is None:
-        pairs, _ = load_pairs(config.data)
-        _, pairs = split_pairs(pairs, config.data)
-        if not pairs:
-            raise RnnkitError(f"{run_dir} was trained without a validation split; pass --data FILE.tsv")
-    else:
-        pairs = read_pairs(resolve_data(data), config.data.encoding)
-        check_lengths(pairs, config.data.source_level, config.data.target_level, config.data.max_len, name=data)
-    encoded = encode_pairs(pairs, translator.source_vocab, translator.target_vocab)
-    result = evaluate_pairs(translator.model, encoded, translator.target_vocab, config.data.max_len, dev)
-    loss = result.pop("val_loss")
-    return {"nats_per_token": loss, "perplexity": math.exp(loss), **result, "pairs": len(encoded)}
-
-
-__all__ = ["EncodedPairs", "Seq2SeqDataConfig", "Seq2SeqRunConfig", "Translator", "corpus_bleu", "encode_pairs",
-           "eval_seq2seq", "evaluate_pairs", "load_pairs", "load_seq2seq", "resume_config", "seq2seq_loss",
-           "sequence_metrics", "split_pairs", "train_seq2seq"]
+__all__ = ["TASK", "EncodedPairs", "PairVocabs", "Seq2SeqDataConfig", "Seq2SeqRunConfig", "Seq2SeqTask", "Translator",
+           "corpus_bleu", "encode_pairs", "evaluate_pairs", "load_pairs", "seq2seq_loss", "sequence_metrics",
+           "split_pairs"]

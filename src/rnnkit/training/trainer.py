@@ -334,5 +334,6 @@ class Trainer:
         if self.evaluate is None:
             self._save_best(math.nan)  # nothing to select on: the final weights are the best we have
         final_loss = next((r["loss"] for r in reversed(s.history) if "loss" in r), None)
+        last_validation = next((r for r in reversed(s.history) if "val_loss" in r), {})
         return {"step": s.step, "epoch": s.epoch, "tokens": s.tokens, "elapsed": s.elapsed,
-                "best_val": s.best_val, "final_loss": final_loss}
+                "best_val": s.best_val, "final_loss": final_loss, "last_validation": last_validation}
