@@ -12,10 +12,10 @@ from rnnkit.data.pairs import read_labelled_texts
 from rnnkit.errors import RnnkitError
 from rnnkit.generate import SamplingConfig
 from rnnkit.models.conditional_lm import ConditionalLM, ConditionalLMConfig, Conditioned
+from rnnkit.runs import open_run, train
 from rnnkit.tasks import conditional_lm as task
-from rnnkit.tasks.conditional_lm import ConditionalRunConfig, LabelledDataConfig, load_conditional_lm
-from tests.conftest import SHARED_DATA
-from tests.test_cli import cli, one_line_error
+from rnnkit.tasks.conditional_lm import ConditionalRunConfig, LabelledDataConfig
+from tests.conftest import SHARED_DATA, cli, one_line_error
 
 TINY = ["--hidden-size", 24, "--num-layers", 1, "--embedding-size", 8, "--label-size", 4, "--batch-size", 16,
         "--lr", 0.01, "--precision", "fp32", "--device", "cpu", "--no-progress", "--seed", 5]
@@ -86,17 +86,17 @@ def test_train_then_load_gives_identical_outputs(labelled, tmp_path, monkeypatch
             made.append(self)
 
     monkeypatch.setattr(task, "ConditionalLM", Recording)
-    summary = task.train_conditional_lm(tiny_config(labelled), tmp_path / "run", show_progress=False,
+    summary = train("conditional-lm", tiny_config(labelled), tmp_path / "run", show_progress=False,
                                         log=lambda *_: None)
     assert summary["step"] == 20
-    sampler = load_conditional_lm(tmp_path / "run")
+    sampler = open_run(tmp_path / "run").predictor()
     assert sampler.labels == ["Aish", "Iish", "Oish"]
     # best.pt holds the weights of the best validation, the in-memory model those of the last step
     best_step = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["step"]
     if best_step == 20:
         ids, labels = torch.tensor([[1, 5, 6, 7]]), torch.tensor([2])
         assert torch.equal(made[0].eval()(ids, labels)[0], sampler.model(ids, labels)[0])
-    again = load_conditional_lm(tmp_path / "run")
+    again = open_run(tmp_path / "run").predictor()
     cfg = SamplingConfig(length=12, num_samples=3, seed=4)
     assert sampler.sample("Oish", cfg, prime="Ka") == again.sample("Oish", cfg, prime="Ka")
     assert all(name.startswith("Ka") for name in sampler.sample("Oish", cfg, prime="Ka"))

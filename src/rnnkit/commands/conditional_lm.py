@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from rnnkit.commands.common import (
     TRAIN_FLAGS,
     add_override_flags,
     add_typed_flags,
-    budget_overrides,
     report_training,
     sections,
+    train_handler,
 )
 
 TASK = "conditional-lm"
@@ -38,11 +37,11 @@ CONDITIONAL_FLAGS: dict[str, tuple[str, str, type]] = {
 }
 HELP = {
     "--data": "a folder with one LABEL.txt file per label (one text a line), or a CSV with label,text columns; "
-              "a bare name is looked up in $RNNKIT_DATA_DIR (default: names)",
-    "--level": "char (default) or word",
-    "--max-len": "longest text in tokens (default 200); a longer one is an error",
-    "--cell": "gru (default), lstm, rnn_tanh or rnn_relu",
-    "--conditioning": "how the label enters: init (initial state), input (every step) or both (default)",
+              "a bare name is looked up in $RNNKIT_DATA_DIR",
+    "--level": "char or word",
+    "--max-len": "longest text in tokens; a longer one is an error",
+    "--cell": "gru, lstm, rnn_tanh or rnn_relu",
+    "--conditioning": "how the label enters: init (initial state), input (every step) or both",
 }
 
 
@@ -55,7 +54,7 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     add_override_flags(p)
     p.add_argument("--no-balance", action="store_const", const=False, dest="balance",
                    help="draw texts as often as they occur (default: every label equally often)")
-    add_typed_flags(p, CONDITIONAL_FLAGS, HELP)
+    add_typed_flags(p, CONDITIONAL_FLAGS, HELP, config="rnnkit.tasks.conditional_lm:ConditionalRunConfig")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -63,42 +62,30 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return sections(args, CONDITIONAL_FLAGS, extra)
 
 
-def train(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.conditional_lm import ConditionalRunConfig, train_conditional_lm
-
-    summary = train_conditional_lm(ConditionalRunConfig.from_dict(_overrides(args)), args.out,
-                                   show_progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
-    return report_training(summary, args.out, "token")
+def report(summary: dict[str, Any], run_dir: Any) -> int:
+    """The closing line of a conditional-LM training run."""
+    return report_training(summary, run_dir, "token")
 
 
-def resume(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.conditional_lm import resume_config, train_conditional_lm
-
-    config = resume_config(args.resume, budget_overrides(args))
-    summary = train_conditional_lm(config, args.resume, resume=True, show_progress=not args.no_progress,
-                                   log=lambda m: print(m, file=sys.stderr))
-    return report_training(summary, args.resume, "token")
+train = train_handler(TASK, _overrides, report)
 
 
 def sample(args: argparse.Namespace) -> int:
     from rnnkit.generate import SamplingConfig
-    from rnnkit.tasks.conditional_lm import load_conditional_lm
-    from rnnkit.training.precision import resolve_device
+    from rnnkit.runs import open_run
 
     cfg = SamplingConfig(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                          greedy=args.greedy, num_samples=args.num_samples, seed=args.seed,
                          skip_unknown=args.skip_unknown)
-    sampler = load_conditional_lm(args.run_dir, resolve_device(args.device))
-    sampler.label_id(args.condition)  # an unknown label fails before any work
-    for text in sampler.sample(args.condition, cfg, prime=args.prime):
+    for text in open_run(args.run_dir, args.device).predictor().generate(args.prime, cfg, condition=args.condition):
         print(text)
     return 0
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.conditional_lm import eval_conditional_lm
+    from rnnkit.runs import evaluate as evaluate_run
 
-    result = eval_conditional_lm(args.run_dir, data=args.data, device=args.device)
+    result = evaluate_run(args.run_dir, data=args.data, device=args.device)
     if args.json:
         print(json.dumps(result))
     else:
@@ -107,4 +94,4 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["CONDITIONAL_FLAGS", "TASK", "add_parsers", "evaluate", "resume", "sample", "train"]
+__all__ = ["CONDITIONAL_FLAGS", "TASK", "add_parsers", "evaluate", "report", "sample", "train"]

@@ -16,34 +16,21 @@ from typing import Any
 
 import torch
 
-from rnnkit import __version__
-from rnnkit import checkpoint as ckpt
-from rnnkit.config import TrainConfig, build_run_config, with_default_time
+from rnnkit.config import TrainConfig, build_run_config
 from rnnkit.data.datasets import data_dir
-from rnnkit.data.pairs import (
-    BOS,
-    EOS,
-    LEVELS,
-    PairBatcher,
-    TokenVocab,
-    describe_unknown,
-    pad_sequences,
-    read_labelled_texts,
-    split_indices,
-    tokenize,
-    trim,
-)
+from rnnkit.data.padded import PairBatcher, pad_sequences, trim
+from rnnkit.data.pairs import read_labelled_texts
+from rnnkit.data.splits import split_indices
+from rnnkit.data.vocab import BOS_ID, EOS_ID, LEVELS, SPECIALS, TokenVocab, describe_unknown, level_tokens
 from rnnkit.errors import RnnkitError
 from rnnkit.generate import SamplingConfig, generate_tokens
 from rnnkit.layers import State
 from rnnkit.models.conditional_lm import ConditionalLM, ConditionalLMConfig, Conditioned
 from rnnkit.models.seq2seq import sequence_loss
-from rnnkit.tasks.lm import DEFAULT_TIME_S
-from rnnkit.training.plot import plot_loss
-from rnnkit.training.precision import autocast, resolve_device, resolve_precision
-from rnnkit.training.trainer import Trainer
+from rnnkit.tasks.base import Context, Prepared, Task, Training
+from rnnkit.training.precision import autocast
 
-TASK = "conditional-lm"
+TASK_NAME = "conditional-lm"
 EVAL_BATCH = 512
 
 
@@ -122,8 +109,8 @@ def encode_labelled(rows: Sequence[tuple[str, str]], vocab: TokenVocab, labels: 
     """Ids of every (label, text) row; unknown tokens become ``<unk>``."""
     index = {label: i for i, label in enumerate(labels)}
     ids = [vocab.encode(text) for _, text in rows]
-    inputs, lengths = pad_sequences(ids, prefix=(BOS,))
-    targets, _ = pad_sequences(ids, suffix=(EOS,))
+    inputs, lengths = pad_sequences(ids, prefix=(BOS_ID,))
+    targets, _ = pad_sequences(ids, suffix=(EOS_ID,))
     return LabelledTexts(inputs, targets, lengths, torch.tensor([index[label] for label, _ in rows], dtype=torch.long))
 
 
@@ -158,7 +145,7 @@ def load_split(config: ConditionalRunConfig, vocab: TokenVocab | None = None, la
     path = resolve_labelled(d.data)
     rows = read_labelled_texts(path, d.encoding)
     for label, text in rows:
-        n = len(tokenize(text, d.level))
+        n = len(level_tokens(text, d.level))
         if n > d.max_len:
             raise RnnkitError(f"{path}: a {label} text has {n} {d.level} tokens, more than --max-len {d.max_len}; "
                               "raise --max-len or shorten it")
@@ -175,81 +162,28 @@ def load_split(config: ConditionalRunConfig, vocab: TokenVocab | None = None, la
     return train_rows, val_rows, vocab, labels, path
 
 
-def train_conditional_lm(config: ConditionalRunConfig, out: str | Path, resume: bool = False,
-                         show_progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train (or with ``resume=True`` continue) a conditional LM into run directory ``out``; returns a summary."""
-    out = Path(out)
-    config = with_default_time(config, DEFAULT_TIME_S).validate()
-    device = resolve_device(config.train.device)
-    precision = resolve_precision(config.train.precision, device)
-    payload, vocab, labels = None, None, None
-    if resume:
-        payload = ckpt.load_tensors(out / ckpt.LAST_FILE)
-        vocab, labels = _load_vocab(out)
-    elif (out / ckpt.LAST_FILE).exists():
-        raise RnnkitError(f"{out} already holds a run; continue it with 'rnnkit train --resume {out}' "
-                          "or choose another --out")
-    train_rows, val_rows, vocab, labels, path = load_split(config, vocab, labels)
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, vocab_size=len(vocab),
-                                                                   num_labels=len(labels)))
-    train_set = encode_labelled(train_rows, vocab, labels)
-    val_set = encode_labelled(val_rows, vocab, labels)
-    t = config.train
+@dataclass
+class LabelledVocab:
+    """A conditional LM's vocabulary and its labels (vocab.json: the token vocabulary plus ``"labels"``)."""
 
-    torch.manual_seed(t.seed)
-    model = ConditionalLM(config.model).to(device)
-    generator = torch.Generator().manual_seed(t.seed)
-    weights = None
-    if config.data.balance:
-        counts = torch.bincount(train_set.labels, minlength=len(labels)).double()
-        weights = (1.0 / counts.clamp(min=1))[train_set.labels]  # (N,): every label's texts weigh 1 together
-    batcher = PairBatcher(len(train_set), t.batch_size, train_set.batch, generator, weights=weights)
+    tokens: TokenVocab
+    labels: list[str]
 
-    evaluate = None
-    if len(val_set):
-        def evaluate(m):
-            return evaluate_labelled(m, val_set, device, precision)
-    else:
-        log("rnnkit: no validation split (--val-fraction 0); best.pt will be the final weights")
-    trainer = Trainer(model, batcher, conditional_loss, t, out, device, precision, evaluate=evaluate,
-                      batch_generator=generator, show_progress=show_progress, token_name="token")
-    if payload is not None:
-        trainer.load_last(payload)
-        log(f"rnnkit: resuming {out} at step {trainer.state.step} (epoch {trainer.state.epoch})")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt.save_json(out / ckpt.VOCAB_FILE, {**vocab.to_dict(), "labels": labels})
-    meta = {"rnnkit_version": __version__, "data_path": str(path), "device": str(device), "precision": precision,
-            "parameters": model.num_parameters(), "train_texts": len(train_set), "val_texts": len(val_set)}
-    ckpt.save_json(out / ckpt.CONFIG_FILE, {"task": TASK, **config.to_dict(), "meta": meta})
-    log(f"rnnkit: {model.num_parameters():,} parameters, {len(vocab)} tokens, {len(labels)} labels, "
-        f"{len(train_set):,} training and {len(val_set):,} validation texts from {path}; {device.type}, {precision}")
-    summary = trainer.fit()
-    plot_loss(out / ckpt.METRICS_FILE, out / ckpt.PLOT_FILE, unit="token")
-    summary.update({"run_dir": str(out), "precision": precision, "device": str(device)})
-    return summary
+    def __len__(self) -> int:
+        return len(self.tokens)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.tokens.to_dict(), "labels": list(self.labels)}
 
-def resume_config(run_dir: str | Path, train_overrides: dict[str, Any] | None = None) -> ConditionalRunConfig:
-    """The stored config of a run, with optional new budget settings applied."""
-    stored = ckpt.load_json(Path(run_dir) / ckpt.CONFIG_FILE)
-    if stored.pop("task", None) != TASK:
-        raise RnnkitError(f"{run_dir} is not a {TASK} run")
-    stored.pop("meta", None)
-    config = ConditionalRunConfig.from_dict(stored)
-    if train_overrides:
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, **train_overrides))
-    return config
-
-
-def _load_vocab(run_dir: Path) -> tuple[TokenVocab, list[str]]:
-    stored = ckpt.load_json(run_dir / ckpt.VOCAB_FILE)
-    return TokenVocab.from_dict(stored), list(stored["labels"])
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LabelledVocab:
+        return cls(TokenVocab.from_dict(data), list(data["labels"]))
 
 
 @dataclass
 class ConditionalSampler:
-    """A trained conditional LM with its vocabulary and labels, ready to sample."""
+    """A trained conditional LM with its vocabulary and labels: generates and scores text for a label
+    (``TextGenerator``)."""
 
     model: ConditionalLM
     vocab: TokenVocab
@@ -272,51 +206,103 @@ class ConditionalSampler:
         unknown = self.vocab.unknown(prime)
         if unknown and not cfg.skip_unknown:
             raise RnnkitError(f"{describe_unknown(unknown)}; remove them from --prime or pass --skip-unknown")
-        prime_ids = [i for i in self.vocab.encode(prime) if i >= 4 or not cfg.skip_unknown]
+        prime_ids = [i for i in self.vocab.encode(prime) if i >= len(SPECIALS) or not cfg.skip_unknown]
         device = next(self.model.parameters()).device
         model = Conditioned(self.model, label_ids.to(device))
         steps: list[torch.Tensor] = []
         finished = torch.zeros(cfg.num_samples, dtype=torch.bool, device=device)
-        for next_ids in generate_tokens(model, torch.tensor([BOS, *prime_ids], device=device), cfg):
+        for next_ids in generate_tokens(model, torch.tensor([BOS_ID, *prime_ids], device=device), cfg):
             steps.append(next_ids)
-            finished |= next_ids == EOS
+            finished |= next_ids == EOS_ID
             if bool(finished.all()):
                 break
         rows = torch.stack(steps, dim=1).tolist() if steps else [[] for _ in range(cfg.num_samples)]
         return [self.vocab.decode(prime_ids + row) for row in rows]
 
+    def generate(self, prime: str = "", config: SamplingConfig | None = None,
+                 stream: Callable[[str], None] | None = None, condition: str | None = None) -> list[str]:
+        """``config.num_samples`` texts for label ``condition`` starting with ``prime`` (no streaming: a text
+        is done at ``</s>``)."""
+        self.label_id(condition)  # a missing or unknown label fails before any work
+        return self.sample(condition, config or SamplingConfig(), prime)
 
-def load_conditional_lm(run_dir: str | Path, device: str | torch.device = "cpu") -> ConditionalSampler:
-    """Rebuild a trained conditional LM (best.pt, else last.pt) on ``device`` with its vocabulary and labels."""
-    run_dir = Path(run_dir)
-    weights = ckpt.find_weights(run_dir)
-    config = resume_config(run_dir)
-    vocab, labels = _load_vocab(run_dir)
-    model = ConditionalLM(config.model)
-    model.load_state_dict(ckpt.load_tensors(weights)["model"])
-    return ConditionalSampler(model.to(device).eval(), vocab, labels, config)
-
-
-def eval_conditional_lm(run_dir: str | Path, data: str | None = None, device: str = "auto") -> dict[str, float]:
-    """Loss per token on the validation split, or on all of ``data`` (a folder of label files or a CSV)."""
-    dev = resolve_device(device)
-    sampler = load_conditional_lm(run_dir, dev)
-    config = sampler.config
-    if data is None:
-        _, rows, _, _, _ = load_split(config, sampler.vocab, sampler.labels)
-        if not rows:
-            raise RnnkitError(f"{run_dir} was trained without a validation split; pass --data")
-    else:
-        rows = read_labelled_texts(resolve_labelled(data), config.data.encoding)
-        unknown = sorted({label for label, _ in rows} - set(sampler.labels))
-        if unknown:
-            raise RnnkitError(f"{data} has labels the run was not trained on: {', '.join(unknown[:10])}")
-    encoded = encode_labelled(rows, sampler.vocab, sampler.labels)
-    nats = evaluate_labelled(sampler.model, encoded, dev)
-    return {"nats_per_token": nats, "bits_per_token": nats / math.log(2), "perplexity": math.exp(nats),
-            "texts": len(encoded)}
+    @torch.inference_mode()
+    def score(self, text: str, condition: str | None = None) -> dict[str, float]:
+        """Nats and bits per token (``</s>`` included) and perplexity of ``text`` under label ``condition``."""
+        label = self.labels[self.label_id(condition)]
+        encoded = encode_labelled([(label, text)], self.vocab, self.labels)
+        nats = evaluate_labelled(self.model, encoded, next(self.model.parameters()).device)
+        return {"nats_per_token": nats, "bits_per_token": nats / math.log(2), "perplexity": math.exp(nats),
+                "tokens": int(encoded.lengths[0])}
 
 
-__all__ = ["ConditionalRunConfig", "ConditionalSampler", "LabelledDataConfig", "conditional_loss",
-           "encode_labelled", "eval_conditional_lm", "evaluate_labelled", "load_conditional_lm", "resume_config",
-           "train_conditional_lm"]
+class ConditionalLMTask(Task):
+    """``rnnkit train conditional-lm``: a language model conditioned on a label (one-to-many generation)."""
+
+    name = TASK_NAME
+    config_class = ConditionalRunConfig
+    vocab_class = LabelledVocab
+
+    def prepare(self, config: ConditionalRunConfig, vocab: LabelledVocab | None, ctx: Context,
+                **options: Any) -> Prepared:
+        train_rows, val_rows, tokens, labels, path = load_split(
+            config, vocab.tokens if vocab else None, vocab.labels if vocab else None)
+        vocab = LabelledVocab(tokens, labels)
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, **self.model_sizes(vocab)))
+        train_set = encode_labelled(train_rows, tokens, labels)
+        val_set = encode_labelled(val_rows, tokens, labels)
+        meta = {"data_path": str(path), "train_texts": len(train_set), "val_texts": len(val_set)}
+        return Prepared(config, vocab, meta, data=(path, train_set, val_set))
+
+    def build_model(self, config: ConditionalRunConfig) -> ConditionalLM:
+        return ConditionalLM(config.model)
+
+    def training(self, prepared: Prepared, ctx: Context) -> Training:
+        config, vocab = prepared.config, prepared.vocab
+        path, train_set, val_set = prepared.data
+        t = config.train
+        generator = torch.Generator().manual_seed(t.seed)
+        weights = None
+        if config.data.balance:
+            counts = torch.bincount(train_set.labels, minlength=len(vocab.labels)).double()
+            weights = (1.0 / counts.clamp(min=1))[train_set.labels]  # (N,): every label's texts weigh 1 together
+        batcher = PairBatcher(len(train_set), t.batch_size, train_set.batch, generator, weights=weights)
+        evaluate = None
+        if len(val_set):
+            def evaluate(m):
+                return evaluate_labelled(m, val_set, ctx.device, ctx.precision)
+        else:
+            ctx.log("rnnkit: no validation split (--val-fraction 0); best.pt will be the final weights")
+        describe = (f", {len(vocab)} tokens, {len(vocab.labels)} labels, {len(train_set):,} training and "
+                    f"{len(val_set):,} validation texts from {path}; {ctx.device.type}, {ctx.precision}")
+        return Training(batcher, conditional_loss, evaluate, describe, batch_generator=generator)
+
+    def model_sizes(self, vocab: LabelledVocab) -> dict[str, int]:
+        return {"vocab_size": len(vocab.tokens), "num_labels": len(vocab.labels)}
+
+    def predictor(self, run: Any) -> ConditionalSampler:
+        return ConditionalSampler(run.model, run.vocab.tokens, run.vocab.labels, run.config)
+
+    def evaluate(self, run: Any, data: str | None = None) -> dict[str, float]:
+        """Loss per token on the validation split, or on all of ``data`` (a folder of label files or a CSV)."""
+        sampler, config = run.predictor(), run.config
+        if data is None:
+            _, rows, _, _, _ = load_split(config, sampler.vocab, sampler.labels)
+            if not rows:
+                raise RnnkitError(f"{run.path} was trained without a validation split; pass --data")
+        else:
+            rows = read_labelled_texts(resolve_labelled(data), config.data.encoding)
+            unknown = sorted({label for label, _ in rows} - set(sampler.labels))
+            if unknown:
+                raise RnnkitError(f"{data} has labels the run was not trained on: {', '.join(unknown[:10])}")
+        encoded = encode_labelled(rows, sampler.vocab, sampler.labels)
+        nats = evaluate_labelled(sampler.model, encoded, run.device)
+        return {"nats_per_token": nats, "bits_per_token": nats / math.log(2), "perplexity": math.exp(nats),
+                "texts": len(encoded)}
+
+
+TASK = ConditionalLMTask()
+
+
+__all__ = ["TASK", "ConditionalLMTask", "ConditionalRunConfig", "ConditionalSampler", "LabelledDataConfig",
+           "LabelledVocab", "conditional_loss", "encode_labelled", "evaluate_labelled", "load_split"]
