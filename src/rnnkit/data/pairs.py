@@ -1,9 +1,8 @@
-"""Paired sequences: source<TAB>target TSV files, generated toy tasks, labelled texts, token vocabularies.
+"""Paired sequences: reading source<TAB>target TSV files and labelled texts, and the generated toy tasks.
 
 Used by sequence-to-sequence runs (``rnnkit train seq2seq``: pairs of source and target texts) and by
-conditional language models (``rnnkit train conditional-lm``: pairs of label and text). Every text is
-cut into tokens at character or word level (``level``), mapped to ids by a ``TokenVocab`` that keeps
-four special tokens, and padded into batch-first tensors by ``PairBatcher``.
+conditional language models (``rnnkit train conditional-lm``: pairs of label and text). Their texts are
+cut into tokens and mapped to ids by ``vocab.TokenVocab`` and padded by ``padded.pad_sequences``.
 
 The generated tasks, each reproducible from a seed:
 
@@ -21,15 +20,8 @@ import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from rnnkit.data.padded import PairBatcher, pad_sequences, trim
 from rnnkit.data.reader import read_text
-from rnnkit.data.splits import split_indices
-from rnnkit.data.vocab import BOS_ID as BOS
-from rnnkit.data.vocab import EOS_ID as EOS
-from rnnkit.data.vocab import LEVELS, SPECIALS, TokenVocab, describe_unknown
-from rnnkit.data.vocab import PAD_ID as PAD
-from rnnkit.data.vocab import UNK_ID as UNK
-from rnnkit.data.vocab import level_tokens as tokenize
+from rnnkit.data.vocab import level_tokens
 from rnnkit.errors import RnnkitError
 
 GENERATED = ("addition", "reverse", "dates")
@@ -67,7 +59,7 @@ def check_lengths(pairs: Sequence[tuple[str, str]], source_level: str, target_le
     """RnnkitError naming the first pair whose source or target has more than ``max_len`` tokens."""
     for number, (source, target) in enumerate(pairs, start=1):
         for side, text, level in (("source", source, source_level), ("target", target, target_level)):
-            n = len(tokenize(text, level))
+            n = len(level_tokens(text, level))
             if n > max_len:
                 raise RnnkitError(f"{name} pair {number}: the {side} has {n} {level} tokens, more than "
                                   f"--max-len {max_len}; raise --max-len or shorten that pair")
@@ -182,6 +174,4 @@ def _read_label_csv(path: Path, encoding: str) -> list[tuple[str, str]]:
 
 
 # -- batching -----------------------------------------------------------------------------------
-__all__ = ["BOS", "EOS", "GENERATED", "LEVELS", "PAD", "SPECIALS", "UNK", "PairBatcher", "TokenVocab",
-           "check_lengths", "describe_unknown", "generate_pairs", "pad_sequences", "parse_pairs", "read_labelled_texts",
-           "read_pairs", "split_indices", "tokenize", "trim"]
+__all__ = ["GENERATED", "check_lengths", "generate_pairs", "parse_pairs", "read_labelled_texts", "read_pairs"]

@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.data.pairs import BOS, EOS, PAD
+from rnnkit.data.vocab import BOS_ID as BOS
+from rnnkit.data.vocab import EOS_ID as EOS
+from rnnkit.data.vocab import PAD_ID as PAD
 from rnnkit.errors import RnnkitError, raise_first
 from rnnkit.layers import Recurrent, State
 
