@@ -269,6 +269,11 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return F.dropout(x, p, training)
 
 
+def map_state(state: State, fn) -> State:
+    """``fn`` applied to each tensor of a state (h, or both h and c of an LSTM)."""
+    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+
+
 def detach_state(state: State | None) -> State | None:
     """Cut the autograd graph between truncated-BPTT windows (pytorch/examples' repackage_hidden)."""
     if state is None:

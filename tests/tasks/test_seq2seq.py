@@ -15,6 +15,7 @@ from rnnkit.config import TrainConfig
 from rnnkit.data.pairs import check_lengths, generate_pairs, parse_pairs, read_pairs
 from rnnkit.data.vocab import EOS_ID as EOS
 from rnnkit.data.vocab import TokenVocab
+from rnnkit.decoding import beam_search, greedy_decode
 from rnnkit.errors import RnnkitError
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.runs import open_run, resume, train
@@ -148,7 +149,7 @@ def test_beam_width_one_is_greedy(attention):
         source, lengths, _ = batch()
         for row in range(3):
             s, n = source[row: row + 1, : int(lengths[row])], lengths[row: row + 1]
-            greedy, beam = model.greedy(s, n, max_len=10), model.beam_search(s, n, beam=1, max_len=10)
+            greedy, beam = greedy_decode(model, s, n, max_len=10), beam_search(model, s, n, beam=1, max_len=10)
             assert beam.tokens == greedy.tokens
             assert beam.scores[0] == pytest.approx(greedy.scores[0], abs=1e-9)
 
@@ -162,12 +163,12 @@ def test_a_wider_beam_never_scores_lower(attention, length_penalty):
         source, lengths, _ = batch()
         for row in range(3):
             s, n = source[row: row + 1, : int(lengths[row])], lengths[row: row + 1]
-            scores = [model.beam_search(s, n, beam=k, max_len=8, length_penalty=length_penalty).scores[0]
+            scores = [beam_search(model, s, n, beam=k, max_len=8, length_penalty=length_penalty).scores[0]
                       for k in range(1, 7)]
             assert all(b >= a - 1e-6 for a, b in zip(scores, scores[1:])), scores
             varied += scores[-1] > scores[0] + 1e-6
             # the returned score is the returned sequence's real length-normalised log-probability
-            tokens = model.beam_search(s, n, beam=4, max_len=8, length_penalty=length_penalty).tokens[0]
+            tokens = beam_search(model, s, n, beam=4, max_len=8, length_penalty=length_penalty).tokens[0]
             target_in = torch.tensor([[1, *tokens]])[:, :8]
             logp = model(s, n, target_in)[0].float().log_softmax(-1)[0]  # (T, V)
             scored = tokens if len(tokens) == 8 else [*tokens, EOS]  # max_len=8 tokens: cut off before </s>
@@ -229,7 +230,7 @@ def test_train_then_load_gives_identical_outputs(tmp_path, monkeypatch):
     for t, i in zip(texts, ids):
         s = torch.tensor([i])
         assert translator.translate([t], beam=3)[0][0] == translator.target_vocab.decode(
-            trained.beam_search(s, torch.tensor([len(i)]), 3, config.data.max_len + 1).tokens[0])
+            beam_search(trained, s, torch.tensor([len(i)]), 3, config.data.max_len + 1).tokens[0])
 
 
 def test_interrupted_run_resumes_to_identical_weights(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from rnnkit.errors import RnnkitError, raise_first
 from rnnkit.layers import Recurrent
+from rnnkit.models.attention import AttentionPooling
 
 POOLINGS = ("last", "mean", "max", "attention")
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
@@ -92,8 +93,7 @@ class SequenceClassifier(nn.Module):
                                    num_layers=config.num_layers, dropout=config.dropout,
                                    bidirectional=config.bidirectional, backend=config.backend)
         features = self.recurrent.output_size  # D * H
-        self.attention = (nn.Sequential(nn.Linear(features, features), nn.Tanh(), nn.Linear(features, 1, bias=False))
-                          if config.pooling == "attention" else None)
+        self.attention = AttentionPooling(features) if config.pooling == "attention" else None
         self.head = nn.Linear(features, config.num_classes)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
@@ -133,9 +133,7 @@ class SequenceClassifier(nn.Module):
             return (outputs * m).sum(1) / m.sum(1).clamp(min=1)  # (B, D*H)
         if pooling == "max":
             return outputs.masked_fill(~m, float("-inf")).amax(1)  # (B, D*H)
-        scores = self.attention(outputs).squeeze(-1).float()  # (B, T)
-        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)  # (B, T)
-        return torch.einsum("bt,btf->bf", weights.to(outputs.dtype), outputs)  # (B, D*H)
+        return self.attention.pool(outputs, mask)  # (B, D*H)
 
 
 __all__ = ["CELLS", "POOLINGS", "ClassifierConfig", "SequenceClassifier"]

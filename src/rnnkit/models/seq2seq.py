@@ -16,18 +16,16 @@ below 1), by greedy decoding and by beam search, so the three cannot drift apart
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.data.vocab import BOS_ID as BOS
-from rnnkit.data.vocab import EOS_ID as EOS
 from rnnkit.data.vocab import PAD_ID as PAD
 from rnnkit.errors import RnnkitError, raise_first
-from rnnkit.layers import Recurrent, State
+from rnnkit.layers import Recurrent, State, map_state
+from rnnkit.models.attention import additive_scores, attend, general_scores
 
 ATTENTIONS = ("bahdanau", "luong", "none")
 
@@ -77,18 +75,6 @@ class Memory:
     def select(self, rows: Tensor) -> Memory:
         """The memory of the given batch rows (for beam search)."""
         return Memory(self.outputs[rows], None if self.keys is None else self.keys[rows], self.mask[rows])
-
-
-@dataclass
-class Decoded:
-    """Decoded sequences: token ids without ``</s>`` and their length-normalised log-probabilities."""
-
-    tokens: list[list[int]]
-    scores: list[float]
-
-
-def _state_map(state: State, fn) -> State:
-    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
 
 
 class Seq2Seq(nn.Module):
@@ -144,7 +130,7 @@ class Seq2Seq(nn.Module):
             s = s.permute(0, 2, 1, 3).reshape(c.num_layers, batch, -1)  # (L, B, D*H): both directions
             return torch.tanh(self.bridge(s)).contiguous()  # (L, B, H)
 
-        state = _state_map(final, bridge)
+        state = map_state(final, bridge)
         mask = torch.arange(source.shape[1], device=source.device)[None, :] < source_lengths.to(source.device)[:, None]
         keys = self.key(outputs) if c.attention != "none" else None  # (B, S, H)
         return Memory(outputs, keys, mask), state
@@ -153,14 +139,10 @@ class Seq2Seq(nn.Module):
     def _attend(self, query: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
         """Context (B, T, D*H) and weights (B, T, S) for queries (B, T, H)."""
         if self.config.attention == "bahdanau":
-            energy = torch.tanh(self.query(query)[:, :, None, :] + memory.keys[:, None, :, :])  # (B, T, S, H)
-            scores = self.energy(energy).squeeze(-1)  # (B, T, S)
+            scores = additive_scores(self.query(query), memory.keys, self.energy)  # (B, T, S)
         else:
-            scores = query @ memory.keys.transpose(1, 2)  # (B, T, S)
-        scores = scores.float().masked_fill(~memory.mask[:, None, :], -math.inf)
-        weights = scores.softmax(dim=-1)  # (B, T, S)
-        context = weights.to(memory.outputs.dtype) @ memory.outputs  # (B, T, D*H)
-        return context, weights
+            scores = general_scores(query, memory.keys)  # (B, T, S)
+        return attend(scores, memory.mask, memory.outputs)  # (B, T, D*H), (B, T, S)
 
     def _top_hidden(self, state: State) -> Tensor:
         h = state[0] if isinstance(state, tuple) else state  # (L, B, H)
@@ -216,119 +198,9 @@ class Seq2Seq(nn.Module):
                     tokens = torch.where(own, logits.argmax(-1), tokens)
         return torch.stack(all_logits, dim=1), torch.stack(all_weights, dim=1)  # (B, T, V), (B, T, S)
 
-    # -- decoding -------------------------------------------------------------------------------
-    @torch.inference_mode()
-    def greedy(self, source: Tensor, source_lengths: Tensor, max_len: int, length_penalty: float = 1.0) -> Decoded:
-        """Most likely token at every step for a batch (B, S), at most ``max_len`` tokens with ``</s>``.
-
-        Scores are summed log-probabilities / ``len ** length_penalty`` (len counts ``</s>``).
-        """
-        was_training = self.training
-        self.eval()
-        memory, state = self.encode(source, source_lengths)
-        batch = source.shape[0]
-        tokens = torch.full((batch,), BOS, dtype=torch.long, device=source.device)
-        finished = torch.zeros(batch, dtype=torch.bool, device=source.device)
-        lengths = torch.zeros(batch, dtype=torch.long, device=source.device)
-        total = torch.zeros(batch, dtype=torch.float64, device=source.device)
-        chosen = []
-        for _ in range(max_len):  # at most max_len tokens, </s> included
-            logits, state, _ = self.step(tokens, state, memory)
-            logp = _decoding_log_probs(logits)  # (B, V)
-            tokens = logp.argmax(-1)  # (B,)
-            total += torch.where(finished, 0.0, logp.gather(1, tokens[:, None]).squeeze(1).double())
-            lengths += (~finished).long()
-            chosen.append(tokens)
-            finished |= tokens == EOS
-            if bool(finished.all()):
-                break
-        self.train(was_training)
-        rows = torch.stack(chosen, dim=1).tolist()  # (B, steps)
-        out = [row[: row.index(EOS)] if EOS in row else row for row in rows]
-        scores = (total / lengths.double() ** length_penalty).tolist()
-        return Decoded(out, scores)
-
-    @torch.inference_mode()
-    def beam_search(self, source: Tensor, source_lengths: Tensor, beam: int, max_len: int,
-                    length_penalty: float = 1.0) -> Decoded:
-        """Best sequence per source row of (B, S) under beam search with length normalisation.
-
-        A hypothesis' score is its summed log-probability divided by ``len ** length_penalty``
-        (len counts ``</s>``). Within a search the beam keeps the ``k`` best extensions of equal
-        length; one ending in ``</s>`` is finished and the beam narrows by one (so width 1 is
-        exactly greedy decoding). Plain beam search may return a worse-scoring sequence with a
-        wider beam; here searches of every width ``1..beam`` run together as one batch and the best
-        finished hypothesis of all of them is returned, so widening the beam never lowers the score.
-        """
-        if beam < 1:
-            raise RnnkitError(f"--beam must be >= 1, got {beam}")
-        was_training = self.training
-        self.eval()
-        results = [self._beam_one(source[i: i + 1, : int(source_lengths[i])], source_lengths[i: i + 1],
-                                  beam, max_len, length_penalty) for i in range(source.shape[0])]
-        self.train(was_training)
-        return Decoded([r[0] for r in results], [r[1] for r in results])
-
-    def _beam_one(self, source: Tensor, source_lengths: Tensor, beam: int, max_len: int,
-                  length_penalty: float) -> tuple[list[int], float]:
-        memory, state = self.encode(source, source_lengths)  # batch of 1
-        # one group per width 1..beam; each group's alive hypotheses: (tokens, summed log-prob, row)
-        groups: list[list[tuple[list[int], float]]] = [[([], 0.0)] for _ in range(beam)]
-        widths = list(range(1, beam + 1))
-        rows = torch.zeros(beam, dtype=torch.long, device=source.device)  # every group starts from row 0
-        state = _state_map(state, lambda s: s[:, rows])  # (L, beam, H)
-        memory = memory.select(rows)
-        tokens = torch.full((beam,), BOS, dtype=torch.long, device=source.device)
-        best: tuple[float, list[int]] = (-math.inf, [])
-        for step in range(max_len):  # at most max_len tokens, </s> included
-            logits, state, _ = self.step(tokens, state, memory)
-            logp = _decoding_log_probs(logits).double().cpu()  # (N, V), N = alive hypotheses of all groups
-            next_rows, next_tokens, next_groups = [], [], []
-            row = 0
-            for g, alive in enumerate(groups):
-                n = len(alive)
-                if n == 0:
-                    next_groups.append([])
-                    continue
-                totals = torch.tensor([h[1] for h in alive], dtype=torch.float64)[:, None] + logp[row: row + n]
-                k = min(widths[g], totals.numel())
-                top_scores, top_index = totals.flatten().topk(k)  # the k best extensions, ties to lower index
-                kept = []
-                for score, index in zip(top_scores.tolist(), top_index.tolist()):
-                    parent, token = divmod(index, totals.shape[1])
-                    sequence = alive[parent][0] + [token]
-                    if token == EOS or step == max_len - 1:
-                        normalised = score / len(sequence) ** length_penalty
-                        body = sequence[:-1] if token == EOS else sequence
-                        if normalised > best[0]:
-                            best = (normalised, body)
-                        widths[g] -= 1  # a finished hypothesis narrows its beam
-                    else:
-                        kept.append((sequence, score))
-                        next_rows.append(row + parent)
-                        next_tokens.append(token)
-                next_groups.append(kept)
-                row += n
-            groups = next_groups
-            if not next_rows:
-                break
-            index = torch.tensor(next_rows, device=source.device)
-            state = _state_map(state, lambda s, index=index: s[:, index].contiguous())
-            memory = memory.select(index)
-            tokens = torch.tensor(next_tokens, dtype=torch.long, device=source.device)
-        return best[1], best[0]
-
     def num_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters())
-
-
-def _decoding_log_probs(logits: Tensor) -> Tensor:
-    """Log-probabilities (B, V) of the next token; ``<pad>`` and ``<s>`` are never produced."""
-    logp = logits.float().log_softmax(-1)
-    logp[:, PAD] = -math.inf
-    logp[:, BOS] = -math.inf
-    return logp
 
 
 def sequence_loss(logits: Tensor, targets: Tensor) -> Tensor:
@@ -336,4 +208,4 @@ def sequence_loss(logits: Tensor, targets: Tensor) -> Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=PAD)
 
 
-__all__ = ["ATTENTIONS", "Decoded", "Memory", "Seq2Seq", "Seq2SeqConfig", "sequence_loss"]
+__all__ = ["ATTENTIONS", "Memory", "Seq2Seq", "Seq2SeqConfig", "sequence_loss"]

@@ -23,6 +23,7 @@ from rnnkit.data.padded import PairBatcher, pad_sequences, trim
 from rnnkit.data.pairs import GENERATED, check_lengths, generate_pairs, read_pairs
 from rnnkit.data.splits import split_indices
 from rnnkit.data.vocab import BOS_ID, EOS_ID, LEVELS, TokenVocab, describe_unknown, level_tokens
+from rnnkit.decoding import beam_search, greedy_decode
 from rnnkit.errors import RnnkitError
 from rnnkit.layers import State
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
@@ -191,7 +192,7 @@ def evaluate_pairs(model: Seq2Seq, pairs: EncodedPairs, target_vocab: TokenVocab
         with autocast(precision, device):
             logits, _ = model(source, source_lengths, target_in.to(device))
             loss = sequence_loss(logits, target_out.to(device))
-            decoded = model.greedy(source, source_lengths, max_len + 1)
+            decoded = greedy_decode(model, source, source_lengths, max_len + 1)
         tokens = int((target_out != 0).sum())
         total_loss, count = total_loss + loss.item() * tokens, count + tokens
         predicted.extend(decoded.tokens)
@@ -321,9 +322,9 @@ class Translator:
         source, lengths = source.to(self.device), lengths.to(self.device)
         limit = (max_len or self.config.data.max_len) + 1  # tokens and </s>
         if beam == 1:
-            decoded = self.model.greedy(source, lengths, limit, length_penalty)
+            decoded = greedy_decode(self.model, source, lengths, limit, length_penalty)
         else:
-            decoded = self.model.beam_search(source, lengths, beam, limit, length_penalty)
+            decoded = beam_search(self.model, source, lengths, beam, limit, length_penalty)
         return [(self.target_vocab.decode(t), s) for t, s in zip(decoded.tokens, decoded.scores)]
 
     @torch.inference_mode()
