@@ -11,7 +11,14 @@ import json
 import sys
 from typing import Any
 
-from rnnkit.commands.common import TRAIN_FLAGS, add_override_flags, add_typed_flags, sections, train_handler
+from rnnkit.commands.common import (
+    RECURRENT_FLAGS,
+    TRAIN_FLAGS,
+    add_override_flags,
+    add_typed_flags,
+    sections,
+    train_handler,
+)
 from rnnkit.errors import RnnkitError
 
 TASK = "classify"
@@ -31,15 +38,10 @@ CLASSIFY_FLAGS: dict[str, tuple[str, str, type]] = {
     "--val-fraction": ("data", "val_fraction", float),
     "--embeddings": ("data", "embeddings", str),
     "--cv": ("data", "cv", int),
-    "--cell": ("model", "cell", str),
-    "--embedding-size": ("model", "embedding_size", int),
-    "--hidden-size": ("model", "hidden_size", int),
-    "--num-layers": ("model", "num_layers", int),
     "--pooling": ("model", "pooling", str),
-    "--dropout": ("model", "dropout", float),
     "--embedding-dropout": ("model", "embedding_dropout", float),
     "--word-dropout": ("model", "word_dropout", float),
-    "--backend": ("model", "backend", str),
+    **RECURRENT_FLAGS,
     **TRAIN_FLAGS,
 }
 HELP = {
@@ -54,7 +56,6 @@ HELP = {
     "--val-fraction": "stratified validation split of the training data when no --val",
     "--embeddings": "initialise word embeddings from this word2vec file (text or binary)",
     "--cv": "K-fold stratified cross-validation: K runs in RUN_DIR/fold-NN and RUN_DIR/cv.json",
-    "--cell": "lstm, gru, rnn_tanh or rnn_relu",
     "--pooling": "max, mean, last or attention",
     "--dropout": "dropout before the linear head and between layers",
     "--embedding-dropout": "dropout on the embedded tokens",
@@ -64,7 +65,6 @@ HELP = {
     "--eval-every": "validate every N steps (default 0: once per epoch)",
     "--precision": "fp32, bf16, fp16 or auto",
     "--device": "auto, cpu or cuda",
-    "--backend": "auto, fused or explicit",
 }
 
 

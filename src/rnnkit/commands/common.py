@@ -29,10 +29,21 @@ TRAIN_FLAGS: dict[str, tuple[str, str, type]] = {
     "--precision": ("train", "precision", str),
     "--seed": ("train", "seed", int),
 }
+# The recurrent backbone's options that every neural task's [model] section has.
+RECURRENT_FLAGS: dict[str, tuple[str, str, type]] = {
+    "--cell": ("model", "cell", str),
+    "--hidden-size": ("model", "hidden_size", int),
+    "--num-layers": ("model", "num_layers", int),
+    "--embedding-size": ("model", "embedding_size", int),
+    "--dropout": ("model", "dropout", float),
+    "--backend": ("model", "backend", str),
+}
 TRAIN_HELP = {
     "--precision": "auto (bf16 where the CPU/GPU has it), fp32, bf16 or fp16",
     "--device": "auto, cpu or cuda",
     "--patience": "stop after this many validations without a new best",
+    "--cell": "lstm, gru, rnn_tanh or rnn_relu",
+    "--backend": "auto (fused, or rnnkit's bf16 CPU path when training under bf16), fused or explicit",
 }
 
 

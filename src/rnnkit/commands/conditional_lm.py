@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from rnnkit.commands.common import (
+    RECURRENT_FLAGS,
     TRAIN_FLAGS,
     add_override_flags,
     add_typed_flags,
@@ -25,14 +26,9 @@ CONDITIONAL_FLAGS: dict[str, tuple[str, str, type]] = {
     "--val-fraction": ("data", "val_fraction", float),
     "--data-seed": ("data", "data_seed", int),
     "--max-len": ("data", "max_len", int),
-    "--cell": ("model", "cell", str),
-    "--hidden-size": ("model", "hidden_size", int),
-    "--num-layers": ("model", "num_layers", int),
-    "--embedding-size": ("model", "embedding_size", int),
     "--label-size": ("model", "label_size", int),
     "--conditioning": ("model", "conditioning", str),
-    "--dropout": ("model", "dropout", float),
-    "--backend": ("model", "backend", str),
+    **RECURRENT_FLAGS,
     **TRAIN_FLAGS,
 }
 HELP = {

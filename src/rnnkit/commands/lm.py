@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from rnnkit.commands.common import (
+    RECURRENT_FLAGS,
     TRAIN_FLAGS,
     add_override_flags,
     add_typed_flags,
@@ -33,14 +34,9 @@ LM_FLAGS: dict[str, tuple[str, str, type]] = {
     "--embeddings": ("data", "embeddings", str),
     "--model": ("model", "model", str),
     "--context": ("model", "context", int),
-    "--cell": ("model", "cell", str),
-    "--hidden-size": ("model", "hidden_size", int),
-    "--num-layers": ("model", "num_layers", int),
-    "--embedding-size": ("model", "embedding_size", int),
-    "--dropout": ("model", "dropout", float),
-    "--backend": ("model", "backend", str),
     "--seq-len": ("train", "seq_len", int),
     "--eval-tokens": ("train", "eval_tokens", int),
+    **RECURRENT_FLAGS,
     **TRAIN_FLAGS,
 }
 HELP = {"--data": "text file, or a named dataset",
@@ -51,8 +47,7 @@ HELP = {"--data": "text file, or a named dataset",
         "--embeddings": "word level: initialise the embedding from a word2vec file (text or binary)",
         "--model": "rnn or mlp-ngram (a feed-forward net over the last --context tokens)",
         "--context": "tokens of context of --model mlp-ngram",
-        "--cell": "lstm, gru, rnn_tanh or rnn_relu",
-        "--backend": "auto (fused, or rnnkit's bf16 CPU path when training under bf16), fused or explicit"}
+}
 
 
 def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:

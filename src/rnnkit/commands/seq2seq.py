@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from rnnkit.commands.common import (
+    RECURRENT_FLAGS,
     TRAIN_FLAGS,
     add_override_flags,
     add_typed_flags,
@@ -31,14 +32,9 @@ SEQ2SEQ_FLAGS: dict[str, tuple[str, str, type]] = {
     "--val-fraction": ("data", "val_fraction", float),
     "--val-size": ("data", "val_size", int),
     "--encoding": ("data", "encoding", str),
-    "--cell": ("model", "cell", str),
-    "--hidden-size": ("model", "hidden_size", int),
-    "--num-layers": ("model", "num_layers", int),
-    "--embedding-size": ("model", "embedding_size", int),
-    "--dropout": ("model", "dropout", float),
     "--attention": ("model", "attention", str),
     "--teacher-forcing": ("model", "teacher_forcing", float),
-    "--backend": ("model", "backend", str),
+    **RECURRENT_FLAGS,
     **TRAIN_FLAGS,
 }
 HELP = {
