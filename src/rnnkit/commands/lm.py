@@ -21,7 +21,7 @@ from rnnkit.errors import RnnkitError
 TASK = "lm"
 
 # flag -> (section, field, type); flags default to None so that only what the user typed overrides
-# the --config file and the dataclass defaults (rnnkit.config owns every default).
+# the --config file and the dataclass defaults (rnnkit.tasks.lm owns every default).
 LM_FLAGS: dict[str, tuple[str, str, type]] = {
     "--data": ("data", "data", str),
     "--level": ("data", "level", str),
