@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.errors import RnnkitError, raise_first
-from rnnkit.layers import Recurrent
+from rnnkit.layers import Recurrent, recurrent_checks
 from rnnkit.models.attention import AttentionPooling
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -42,9 +42,7 @@ class ClassifierConfig:
             (self.cell in CELLS, f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}"),
             (self.pooling in POOLINGS, f"--pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}"),
             (self.embedding_size >= 1, f"--embedding-size must be >= 1, got {self.embedding_size}"),
-            (self.hidden_size >= 1, f"--hidden-size must be >= 1, got {self.hidden_size}"),
-            (self.num_layers >= 1, f"--num-layers must be >= 1, got {self.num_layers}"),
-            (0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}"),
+            *recurrent_checks(self.hidden_size, self.num_layers, self.dropout),
             (0 <= self.embedding_dropout < 1, f"--embedding-dropout must be in [0, 1), got {self.embedding_dropout}"),
             (0 <= self.word_dropout < 1, f"--word-dropout must be in [0, 1), got {self.word_dropout}"),
         ]

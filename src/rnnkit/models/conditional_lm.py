@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.errors import RnnkitError, raise_first
-from rnnkit.layers import Recurrent, State
+from rnnkit.layers import Recurrent, State, recurrent_checks
 
 CONDITIONINGS = ("init", "input", "both")
 
@@ -44,11 +44,9 @@ class ConditionalLMConfig:
         checks = [
             (self.conditioning in CONDITIONINGS,
              f"--conditioning must be one of {', '.join(CONDITIONINGS)}, got {self.conditioning!r}"),
-            (self.hidden_size >= 1, f"--hidden-size must be >= 1, got {self.hidden_size}"),
-            (self.num_layers >= 1, f"--num-layers must be >= 1, got {self.num_layers}"),
+            *recurrent_checks(self.hidden_size, self.num_layers, self.dropout),
             (self.embedding_size >= 1, f"--embedding-size must be >= 1, got {self.embedding_size}"),
             (self.label_size >= 1, f"--label-size must be >= 1, got {self.label_size}"),
-            (0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}"),
         ]
         raise_first(checks)
         return self

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.errors import RnnkitError, raise_first
-from rnnkit.layers import Recurrent
+from rnnkit.layers import Recurrent, recurrent_checks
 
 MODES = ("direct", "autoregressive")
 POINT_LOSSES = ("mse", "mae")
@@ -68,9 +68,7 @@ class ForecasterConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""
         checks = [
             (self.mode in MODES, f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}"),
-            (self.hidden_size >= 1, f"--hidden-size must be >= 1, got {self.hidden_size}"),
-            (self.num_layers >= 1, f"--num-layers must be >= 1, got {self.num_layers}"),
-            (0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}"),
+            *recurrent_checks(self.hidden_size, self.num_layers, self.dropout),
             (self.output_len >= 0, f"--output-len must be >= 1, got {self.output_len}"),
             (all(0 < q < 1 for q in self.quantiles), f"--quantiles must lie strictly between 0 and 1, "
                                                       f"got {','.join(map(str, self.quantiles))}"),

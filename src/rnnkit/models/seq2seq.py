@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.vocab import PAD_ID as PAD
 from rnnkit.errors import RnnkitError, raise_first
-from rnnkit.layers import Recurrent, State, map_state
+from rnnkit.layers import Recurrent, State, map_state, recurrent_checks
 from rnnkit.models.attention import additive_scores, attend, general_scores
 
 ATTENTIONS = ("bahdanau", "luong", "none")
@@ -55,10 +55,8 @@ class Seq2SeqConfig:
             (self.attention in ATTENTIONS,
              f"--attention must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}"),
             (0 <= self.teacher_forcing <= 1, f"--teacher-forcing must be in [0, 1], got {self.teacher_forcing}"),
-            (self.hidden_size >= 1, f"--hidden-size must be >= 1, got {self.hidden_size}"),
-            (self.num_layers >= 1, f"--num-layers must be >= 1, got {self.num_layers}"),
+            *recurrent_checks(self.hidden_size, self.num_layers, self.dropout),
             (self.embedding_size >= 1, f"--embedding-size must be >= 1, got {self.embedding_size}"),
-            (0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}"),
         ]
         raise_first(checks)
         return self
