@@ -178,3 +178,14 @@ def test_unreachable_server(fake):
     assert "RNNKIT_DATA_DIR" in msg
     folder = cache_dir() / "datasets" / "fake"
     assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_every_named_dataset_is_in_the_registry():
+    from rnnkit.data import pairs, series
+
+    assert datasets.builtin_names("pairs") == pairs.GENERATED == ("addition", "reverse", "dates")
+    assert datasets.builtin_names("series") == series.BUILTIN == ("sine", "airline", "sunspots", "co2")
+    assert "tinyshakespeare" in datasets.REGISTRY and not set(datasets.BUILTIN) & set(datasets.REGISTRY)
+    assert all(info.description for info in datasets.BUILTIN.values())
+    with pytest.raises(ValueError, match="not yet registered"):
+        datasets.register_builtin(datasets.BuiltinDataset("sine", "pairs", "another sine"))

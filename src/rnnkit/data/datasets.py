@@ -33,7 +33,11 @@ _CHUNK_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A downloadable text data set: where it lives relative to a data folder, and its checksum."""
+    """A downloadable text data set: where it lives relative to a data folder, and its checksum.
+
+    Every named data set is listed here: downloadable files in ``REGISTRY``, and the ones rnnkit makes
+    itself (generated pair tasks, built-in series) in ``BUILTIN``.
+    """
 
     name: str
     filename: str  # relative path inside $RNNKIT_DATA_DIR and cache_dir()/datasets
@@ -62,6 +66,33 @@ register(
         description="Shakespeare excerpts (char-rnn / nanoGPT benchmark), 1,115,394 chars, 65 symbols",
     )
 )
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    """A named data set that rnnkit makes or ships itself, with no file: a generated toy task or a series."""
+
+    name: str
+    kind: str  # what it holds: "pairs" (source, target) for seq2seq, "series" for forecasting
+    description: str = ""
+
+
+BUILTIN: dict[str, BuiltinDataset] = {}
+
+
+def register_builtin(info: BuiltinDataset) -> BuiltinDataset:
+    """Add a built-in data set (its module makes it: ``pairs.generate_pairs``, ``series.builtin_series``)."""
+    if BUILTIN.get(info.name) == info:  # the same module imported again
+        return info
+    if info.name != info.name.lower() or info.name in BUILTIN or info.name in REGISTRY:
+        raise ValueError(f"dataset name {info.name!r} must be lower-case and not yet registered")
+    BUILTIN[info.name] = info
+    return info
+
+
+def builtin_names(kind: str) -> tuple[str, ...]:
+    """Names of the built-in data sets of ``kind`` ("pairs" or "series"), in registration order."""
+    return tuple(name for name, info in BUILTIN.items() if info.kind == kind)
 
 
 def data_dir() -> Path | None:

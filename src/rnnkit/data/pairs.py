@@ -20,11 +20,16 @@ import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from rnnkit.data.datasets import BuiltinDataset, builtin_names, register_builtin
 from rnnkit.data.reader import read_text
 from rnnkit.data.vocab import level_tokens
 from rnnkit.errors import RnnkitError
 
-GENERATED = ("addition", "reverse", "dates")
+for _name, _description in (("addition", "sums of two random numbers: \"535+61\" -> \"596\""),
+                             ("reverse", "random lower-case words reversed: \"kbzqe\" -> \"ezqbk\""),
+                             ("dates", "dates in many written formats -> ISO 8601")):
+    register_builtin(BuiltinDataset(_name, "pairs", _description))
+GENERATED = builtin_names("pairs")  # the generated tasks, by name
 
 
 # -- source<TAB>target files --------------------------------------------------------------------

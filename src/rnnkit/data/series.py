@@ -25,9 +25,15 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.data.datasets import BuiltinDataset, builtin_names, register_builtin
 from rnnkit.errors import RnnkitError, raise_first
 
-BUILTIN = ("sine", "airline", "sunspots", "co2")
+for _name, _description in (("sine", "a generated sine wave"),
+                             ("airline", "monthly international airline passengers, 1949-1960 (Box & Jenkins)"),
+                             ("sunspots", "yearly sunspot activity, 1700-2008 (ships with statsmodels)"),
+                             ("co2", "Mauna Loa CO2, monthly means (ships with statsmodels)")):
+    register_builtin(BuiltinDataset(_name, "series", _description))
+BUILTIN = builtin_names("series")  # the built-in series, by name
 SCALERS = ("standard", "minmax", "none")
 FILLS = ("none", "ffill", "bfill", "interpolate", "zero")
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "month", "year", "period", "week", "day")
