@@ -12,7 +12,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.generate import SamplingConfig
 from rnnkit.runs import evaluate, open_run, train
 from rnnkit.runs.predictors import TextGenerator
-from tests.conftest import tiny_config
+from tests.conftest import cli, one_line_error, tiny_config
 
 quiet = dict(show_progress=False, log=lambda *_: None)
 
@@ -123,3 +123,10 @@ def test_weights_of_another_shape(run_dir, corpus, tmp_path):
     (run_dir / "best.pt").write_bytes((tmp_path / "other" / "best.pt").read_bytes())
     with pytest.raises(RnnkitError, match=r"best.pt lacks recurrent.rnn.\w+_l1: its model does not match .*config"):
         open_run(run_dir)
+
+
+@pytest.mark.parametrize("command", [["sample", "--length", "5"], ["eval"]])
+def test_commands_refuse_a_tampered_run_in_one_line(run_dir, command, capsys):
+    edit_json(run_dir / "config.json", lambda d: d["model"].update(hidden_size=10**9))
+    code, out, err = cli(command[0], run_dir, *command[1:], capsys=capsys)
+    assert "model.hidden_size=1000000000" in one_line_error(code, err) and out == ""
