@@ -68,6 +68,21 @@ class TrainConfig:
         return self
 
 
+class RunSections:
+    """The base of every task's run config (a frozen dataclass whose fields are its sections).
+
+    ``to_dict`` is what config.json stores; ``from_dict`` builds the config back with one-line errors for an
+    unknown section or setting (tasks that convert values first override it and call ``build_run_config``).
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        return build_run_config(cls, d)
+
+
 def check_sections(values: dict[str, Any], allowed: tuple[str, ...]) -> None:
     """One-line error for a config table other than ``allowed`` (e.g. a typo'd [trian])."""
     unknown = sorted(set(values) - set(allowed))

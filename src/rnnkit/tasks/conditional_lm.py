@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from rnnkit.config import TrainConfig, build_run_config
+from rnnkit.config import RunSections, TrainConfig
 from rnnkit.data.datasets import data_dir
 from rnnkit.data.padded import PairBatcher, pad_sequences, trim
 from rnnkit.data.pairs import read_labelled_texts
@@ -48,19 +48,12 @@ class LabelledDataConfig:
 
 
 @dataclass(frozen=True)
-class ConditionalRunConfig:
+class ConditionalRunConfig(RunSections):
     """A conditional-LM run: data, model and training settings."""
 
     data: LabelledDataConfig = field(default_factory=LabelledDataConfig)
     model: ConditionalLMConfig = field(default_factory=ConditionalLMConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ConditionalRunConfig:
-        return build_run_config(cls, d)
 
     def validate(self) -> ConditionalRunConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnkit.config import TrainConfig, build_run_config, raise_first
+from rnnkit.config import RunSections, TrainConfig, raise_first
 from rnnkit.data import CharVocab, RandomWindowBatcher, StreamBatcher, encode_corpus, resolve_data
 from rnnkit.data.reader import read_text
 from rnnkit.data.splits import split_train_val
@@ -55,19 +55,12 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(RunSections):
     """A language-model run: data, model and training settings."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: LanguageModelConfig = field(default_factory=LanguageModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        return build_run_config(cls, d)
 
     def validate(self) -> RunConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import build_run_config, raise_first
+from rnnkit.config import RunSections, build_run_config, raise_first
 from rnnkit.data.vocab import WordVocab
 from rnnkit.errors import RnnkitError
 from rnnkit.generate import SamplingConfig, filter_logits
@@ -40,14 +40,11 @@ class NgramConfig:
 
 
 @dataclass(frozen=True)
-class NgramRunConfig:
+class NgramRunConfig(RunSections):
     """An n-gram run: the data section shared with ``rnnkit train lm``, and the model section."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: NgramConfig = field(default_factory=NgramConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NgramRunConfig:

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from rnnkit.config import TrainConfig, build_run_config, raise_first
+from rnnkit.config import RunSections, TrainConfig, raise_first
 from rnnkit.data.datasets import resolve_data
 from rnnkit.data.padded import PairBatcher, pad_sequences, trim
 from rnnkit.data.pairs import GENERATED, check_lengths, generate_pairs, read_pairs
@@ -51,19 +51,12 @@ class Seq2SeqDataConfig:
 
 
 @dataclass(frozen=True)
-class Seq2SeqRunConfig:
+class Seq2SeqRunConfig(RunSections):
     """A seq2seq run: data, model and training settings."""
 
     data: Seq2SeqDataConfig = field(default_factory=Seq2SeqDataConfig)
     model: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Seq2SeqRunConfig:
-        return build_run_config(cls, d)
 
     def validate(self) -> Seq2SeqRunConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""

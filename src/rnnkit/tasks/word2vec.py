@@ -11,7 +11,6 @@ restricted to the vocabulary, with the share of pairs or questions covered repor
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnkit.config import build_run_config
+from rnnkit.config import RunSections, build_run_config
 from rnnkit.data import read_text, resolve_data
 from rnnkit.data.vectors import load_word2vec, save_word2vec
 from rnnkit.data.words import TokenizerConfig, tokenize
@@ -43,14 +42,11 @@ class Word2VecDataConfig:
 
 
 @dataclass(frozen=True)
-class Word2VecRunConfig:
+class Word2VecRunConfig(RunSections):
     """A word2vec run: data and model sections."""
 
     data: Word2VecDataConfig = field(default_factory=Word2VecDataConfig)
     model: Word2VecConfig = field(default_factory=Word2VecConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Word2VecRunConfig:

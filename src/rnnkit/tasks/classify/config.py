@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnkit.config import PRECISIONS, TrainConfig, build_run_config, raise_first
+from rnnkit.config import PRECISIONS, RunSections, TrainConfig, build_run_config, raise_first
 from rnnkit.data.words import TokenizerConfig
 from rnnkit.models.classifier import ClassifierConfig
 
@@ -45,15 +45,12 @@ class ClassifyDataConfig:
 
 
 @dataclass(frozen=True)
-class ClassifyConfig:
+class ClassifyConfig(RunSections):
     """A classification run: data, model and training settings."""
 
     data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(**TRAIN_DEFAULTS))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClassifyConfig:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnkit.config import TrainConfig, build_section, check_sections, raise_first
+from rnnkit.config import RunSections, TrainConfig, build_section, check_sections, raise_first
 from rnnkit.data.series import SeriesConfig
 from rnnkit.models.forecaster import ForecasterConfig
 
@@ -17,15 +17,12 @@ SINE_DEFAULTS = dict(horizon=40, input_len=40)
 
 
 @dataclass(frozen=True)
-class ForecastRunConfig:
+class ForecastRunConfig(RunSections):
     """A forecasting run: ``[data]`` (SeriesConfig), ``[model]`` (ForecasterConfig), ``[train]`` (TrainConfig)."""
 
     data: SeriesConfig = field(default_factory=SeriesConfig)
     model: ForecasterConfig = field(default_factory=ForecasterConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(**TRAIN_DEFAULTS))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ForecastRunConfig:
