@@ -130,3 +130,20 @@ def test_commands_refuse_a_tampered_run_in_one_line(run_dir, command, capsys):
     edit_json(run_dir / "config.json", lambda d: d["model"].update(hidden_size=10**9))
     code, out, err = cli(command[0], run_dir, *command[1:], capsys=capsys)
     assert "model.hidden_size=1000000000" in one_line_error(code, err) and out == ""
+
+
+def test_open_run_loads_a_word_lm_and_its_predictor_answers(corpus, tmp_path):
+    import dataclasses
+
+    config = tiny_config(corpus, max_steps=6, eval_every=3)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, level="word"))
+    train("lm", config, tmp_path / "word", **quiet)
+    run = open_run(tmp_path / "word")
+    assert run.config.data.level == "word" and run.vocab.tokens[:2] == ("<pad>", "<unk>")
+    generator = run.predictor()
+    assert isinstance(generator, TextGenerator)
+    pieces: list[str] = []
+    [text] = generator.generate("ANNA: the", SamplingConfig(length=8, seed=2), stream=pieces.append)
+    assert text.startswith("ANNA: the") and text == "ANNA: the" + "".join(pieces)
+    scores = generator.score("BORIS: the sea is blue, said boris.\n")
+    assert scores["tokens"] == 11 and math.isfinite(scores["perplexity"])  # BORIS : the sea is blue , said boris . \n
