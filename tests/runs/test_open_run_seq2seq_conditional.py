@@ -26,7 +26,7 @@ def test_a_seq2seq_run_opens_and_translates(tmp_path):
     outputs = translator.translate(["abc", "ba"], beam=3)
     assert len(outputs) == 2 and all(isinstance(t, str) and math.isfinite(s) and s <= 0 for t, s in outputs)
     greedy = translator.translate(["abc", "ba"])
-    assert [len(t) for t, _ in greedy] == [len(t) for t, _ in translator.translate(["abc", "ba"])]  # deterministic
+    assert all(b >= g - 1e-9 for (_, b), (_, g) in zip(outputs, greedy))  # a beam includes greedy's hypothesis
     figures = evaluate(tmp_path / "run", device="cpu")
     assert figures["pairs"] == 40 and 0 <= figures["exact_match"] <= 1 and figures["token_accuracy"] > 0.2
     with pytest.raises(RnnkitError, match="not in the vocabulary"):

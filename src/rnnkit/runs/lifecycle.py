@@ -75,10 +75,21 @@ def write_config(out: Path, task: Task, config: Any, meta: dict[str, Any]) -> No
                                             "meta": {"rnnkit_version": __version__, **meta}})
 
 
-def _load_vocab(task: Task, out: Path) -> Any:
+def load_vocab(task: Task, run_dir: Path) -> Any:
+    """The vocabulary a run of ``task`` stored (None for tasks without one), with one-line errors."""
     if task.vocab_class is None:
         return None
-    return task.vocab_class.from_dict(ckpt.load_json(out / task.vocab_file))
+    path = run_dir / task.vocab_file
+    stored = ckpt.load_json(path)
+    if not isinstance(stored, dict):
+        raise RnnkitError(f"{path} holds a JSON {type(stored).__name__}, not a vocabulary; restore the run's file")
+    try:
+        return task.vocab_class.from_dict(stored)
+    except RnnkitError as e:
+        raise RnnkitError(f"{path}: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise RnnkitError(f"{path} is not a {task.name} vocabulary ({type(e).__name__}: {e}); "
+                          "restore the run's file") from None
 
 
 def train(task: str | Task, config: Any, out: str | Path, *, resume: bool = False, show_progress: bool = True,
@@ -98,15 +109,14 @@ def train(task: str | Task, config: Any, out: str | Path, *, resume: bool = Fals
         claim_run_dir(out, task)
     parts = task.subruns(config)
     if parts is not None:
-        ctx = Context(out, torch.device("cpu"), "fp32", log, resume, show_progress, train_run=train)
         if resume:
             raise RnnkitError(f"{out} is made of runs in {', '.join(p for p, _ in parts[:2])}, ...; "
                               f"resume one of them: 'rnnkit train --resume {out / parts[0][0]}'")
-        summaries = []
-        for sub, _ in parts:
+        for sub, _ in parts:  # refuse before training any of them
             claim_run_dir(out / sub, task)
-        for sub, sub_config in parts:
-            summaries.append(train(task, sub_config, out / sub, show_progress=show_progress, log=log))
+        summaries = [train(task, sub_config, out / sub, show_progress=show_progress, log=log)
+                     for sub, sub_config in parts]
+        ctx = Context(out, torch.device("cpu"), "fp32", log, False, show_progress, train_run=train)
         return task.combine(config, out, summaries, ctx)
     if not task.trains:
         return _fit(task, config, out, log, show_progress)
@@ -140,7 +150,7 @@ def _train(task: Task, config: Any, out: Path, resume: bool, show_progress: bool
     precision = resolve_precision(config.train.precision, device)
     ctx = Context(out, device, precision, log, resume, show_progress, dist, train_run=train)
     payload = ckpt.load_tensors(out / ckpt.LAST_FILE) if resume else None
-    prepared = task.prepare(config, _load_vocab(task, out) if resume else None, ctx, **options)
+    prepared = task.prepare(config, load_vocab(task, out) if resume else None, ctx, **options)
     config, t = prepared.config, prepared.config.train
 
     torch.manual_seed(t.seed)  # same initial weights on every rank
@@ -194,4 +204,5 @@ def num_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["claim_run_dir", "num_parameters", "resume", "resume_config", "stored_config", "train", "write_config"]
+__all__ = ["claim_run_dir", "load_vocab", "num_parameters", "resume", "resume_config", "stored_config", "train",
+           "write_config"]

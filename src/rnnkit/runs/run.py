@@ -10,7 +10,7 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.errors import RnnkitError
-from rnnkit.runs.lifecycle import stored_config
+from rnnkit.runs.lifecycle import load_vocab, stored_config
 from rnnkit.tasks.base import Task
 from rnnkit.training.precision import resolve_device
 
@@ -38,22 +38,6 @@ class Run:
         return self._predictor
 
 
-def _load_vocab(task: Task, run_dir: Path) -> Any:
-    if task.vocab_class is None:
-        return None
-    path = run_dir / task.vocab_file
-    stored = ckpt.load_json(path)
-    if not isinstance(stored, dict):
-        raise RnnkitError(f"{path} holds a JSON {type(stored).__name__}, not a vocabulary; restore the run's file")
-    try:
-        return task.vocab_class.from_dict(stored)
-    except RnnkitError as e:
-        raise RnnkitError(f"{path}: {e}") from None
-    except (KeyError, TypeError, ValueError) as e:
-        raise RnnkitError(f"{path} is not a {task.name} vocabulary ({type(e).__name__}: {e}); "
-                          "restore the run's file") from None
-
-
 def _check_sizes(task: Task, run_dir: Path, config: Any, vocab: Any) -> None:
     """The vocabulary must fit the model config (e.g. vocab.json's size == config.json's model.vocab_size)."""
     for name, size in task.model_sizes(vocab).items():
@@ -72,7 +56,7 @@ def open_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     """
     path = Path(path)
     task, config = stored_config(path)
-    vocab = _load_vocab(task, path)
+    vocab = load_vocab(task, path)
     _check_sizes(task, path, config, vocab)
     dev = resolve_device(device) if isinstance(device, str) else device
     model = task.load_model(path, config, vocab, dev)

@@ -92,7 +92,6 @@ class Task:
     token: str = "token"  # what one counted target is, in the progress bar and messages
     default_time: float | None = DEFAULT_TIME_S  # budget when none is given (None: the config's own defaults)
     trains: bool = True  # False: ``fit`` instead of the Trainer, and no resume
-    weights_file: str | None = None  # the file of a model that is not a Trainer checkpoint (n-gram counts)
 
     # -- training ----------------------------------------------------------------------------------
     def token_name(self, config: Any) -> str:

@@ -144,7 +144,6 @@ class NgramTask(Task):
     vocab_class = LanguageModelTask.vocab_class  # the same vocab.json as a language model's
     default_time = None  # counted in one pass: no budget
     trains = False
-    weights_file = MODEL_FILE
 
     def fit(self, config: NgramRunConfig, ctx: Context) -> Fitted:
         """Count the n-grams of the training split into ``ctx.out``/model.pt and score the validation split."""

@@ -177,7 +177,6 @@ class Word2VecTask(Task):
     vocab_class = None  # the words are the rows of vectors.bin
     default_time = None  # a number of epochs, not a time budget
     trains = False
-    weights_file = BINARY_FILE
 
     def fit(self, config: Word2VecRunConfig, ctx: Context) -> Fitted:
         """Train the vectors and write vectors.txt and vectors.bin into ``ctx.out``."""
