@@ -26,8 +26,9 @@ LAYERS = {
     "training": 6, "generate": 6, "decoding": 6,
     "tasks": 7,
     "runs": 8,
-    "commands": 9,
-    "cli": 10, "__main__": 11,
+    "serve": 9, "inspect": 9,
+    "commands": 10,
+    "cli": 11, "__main__": 12,
 }
 
 
