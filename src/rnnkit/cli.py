@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from rnnkit import __version__
 from rnnkit.commands import load_all
 from rnnkit.commands.common import add_budget_flags
+from rnnkit.config import SAMPLING_PRECISIONS
 from rnnkit.errors import RnnkitError
 
 EXIT_USER_ERROR, EXIT_INTERRUPTED = 2, 130
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--skip-unknown", action="store_true", help="drop prime symbols not in the vocabulary")
     sample.add_argument("--condition", metavar="LABEL", help="the label to condition on (conditional models)")
     sample.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    sample.add_argument("--precision", default="auto", choices=SAMPLING_PRECISIONS,
+                        help="how an LSTM steps on the CPU: auto (one-call kernel, bf16 weights where the CPU has "
+                             "bf16 units), bf16, fp32, or exact (the model's own forward, slower)")
 
     ev = commands.add_parser("eval", help="evaluate a trained model (loss, bits per char, accuracy, ...)",
                              description="Evaluate a trained model on its validation split or on --data.")

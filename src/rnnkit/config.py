@@ -26,6 +26,10 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
 
+#: How ``sample`` steps an LSTM on the CPU (``rnnkit.generate.SamplingConfig.precision``).
+SAMPLING_PRECISIONS = ("auto", "bf16", "fp32", "exact")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation and bookkeeping; one of max_steps, epochs or time bounds the run."""

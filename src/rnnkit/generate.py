@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnkit.config import SAMPLING_PRECISIONS
 from rnnkit.data.vocab import MAX_LISTED, Vocabulary
 from rnnkit.errors import RnnkitError
 
@@ -41,6 +42,10 @@ class SamplingConfig:
     ``greedy`` takes the most likely token at every step; temperature, top_k, top_p and seed then
     have no effect. A ``top_k`` at least the vocabulary size keeps every token. ``seed=None``
     samples nondeterministically. ``skip_unknown`` drops prime characters the vocabulary lacks.
+    ``precision`` picks how an LSTM language model on the CPU steps after the prime: "auto" (the
+    one-call kernel of ``rnnkit.models.lm_step``, with bf16 weights where the CPU has bf16 units),
+    "bf16" or "fp32" (that kernel with those weights), or "exact" (the model's own forward, one
+    PyTorch op at a time; several times slower). Other models always step through their forward.
     """
 
     length: int = 500
@@ -51,6 +56,7 @@ class SamplingConfig:
     num_samples: int = 1
     seed: int | None = None
     skip_unknown: bool = False
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if not _is_int(self.length) or self.length < 0:
@@ -59,6 +65,8 @@ class SamplingConfig:
             raise RnnkitError(f"--num-samples must be an integer >= 1, got {self.num_samples!r}")
         if self.seed is not None and not _is_int(self.seed):
             raise RnnkitError(f"--seed must be an integer, got {self.seed!r}")
+        if self.precision not in SAMPLING_PRECISIONS:
+            raise RnnkitError(f"--precision must be one of {', '.join(SAMPLING_PRECISIONS)}, got {self.precision!r}")
         _check_filters(None if self.greedy else self.temperature, self.top_k, self.top_p)
 
 
@@ -142,15 +150,31 @@ def _token_stream(model: nn.Module, prime: Tensor, cfg: SamplingConfig,
         # between tokens runs in its own autograd mode.
         with torch.inference_mode():
             logits, state = model(prime)  # (B, T0, V): the whole prime in one forward
+            last = logits[:, -1]  # (B, V)
+            stepper = _stepper(model, prime.shape[0], cfg.precision)
+            if stepper is not None:
+                stepper.start(state)
         next_ids = None
-        for _ in range(cfg.length):
+        for i in range(cfg.length):
             with torch.inference_mode():
-                if next_ids is not None:
+                if i and stepper is not None:
+                    last = stepper.step(next_ids)  # (B, V): the whole stack in one call
+                elif i:
                     logits, state = model(next_ids[:, None], state)  # (B, 1, V): one step, O(1)
-                next_ids = _choose(logits[:, -1], cfg, generator)  # (B,)
+                    last = logits[:, -1]
+                next_ids = _choose(last, cfg, generator)  # (B,)
             yield next_ids
     finally:
         model.train(was_training)
+
+
+def _stepper(model: nn.Module, batch_size: int, precision: str):
+    """The one-call LSTM stepper for ``model`` (None: step through the model's forward)."""
+    if precision == "exact":
+        return None
+    from rnnkit.models.lm_step import LSTMStepper
+
+    return LSTMStepper.for_model(model, batch_size, None if precision == "auto" else precision)
 
 
 def _unknown_message(unknown: list[str]) -> str:
@@ -206,4 +230,4 @@ def sample_text(model: nn.Module, vocab: Vocabulary, prime: str, cfg: SamplingCo
     return [vocab.decode(np.concatenate([kept_prime, row])) for row in generated]
 
 
-__all__ = ["SamplingConfig", "Vocabulary", "filter_logits", "generate_tokens", "sample_text"]
+__all__ = ["SAMPLING_PRECISIONS", "SamplingConfig", "Vocabulary", "filter_logits", "generate_tokens", "sample_text"]

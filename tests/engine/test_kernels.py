@@ -156,7 +156,7 @@ def test_kernels_env_switch_skips_the_build(monkeypatch):
 def test_compile_failure_is_reported_not_raised(monkeypatch, tmp_path, caplog):
     broken = tmp_path / "broken.cpp"
     broken.write_text("this is not C++\n")
-    monkeypatch.setattr(kernels, "SOURCE", broken)
+    monkeypatch.setattr(kernels, "SOURCES", (broken,))
     monkeypatch.setattr(kernels, "_registered", lambda: False)
     if not compiler_present():
         pytest.skip("no C++ compiler on this machine")

@@ -87,7 +87,7 @@ def sample(args: argparse.Namespace) -> int:
 
     cfg = SamplingConfig(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                          greedy=args.greedy, num_samples=args.num_samples, seed=args.seed,
-                         skip_unknown=args.skip_unknown)
+                         skip_unknown=args.skip_unknown, precision=args.precision)
     if args.condition is not None:
         raise RnnkitError(f"{args.run_dir} is an unconditioned language model; drop --condition")
     run = open_run(args.run_dir, args.device)

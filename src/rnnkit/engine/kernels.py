@@ -31,7 +31,8 @@ from rnnkit.fileio import cache_dir
 logger = logging.getLogger(__name__)
 
 KERNELS_ENV = "RNNKIT_KERNELS"
-SOURCE = Path(__file__).parent / "csrc" / "lstm_kernels.cpp"
+SOURCES = (Path(__file__).parent / "csrc" / "lstm_kernels.cpp",  # the training step's pointwise math
+           Path(__file__).parent / "csrc" / "lm_step.cpp")  # a whole LSTM LM step for sampling
 BUILD_TIMEOUT_S = 600
 
 _lock = threading.Lock()
@@ -90,7 +91,7 @@ def compile_command(compiler: str, output: Path) -> list[str]:
             "-std=c++20",
             f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
             f"-I{root / 'include'}", f"-I{root / 'include' / 'torch' / 'csrc' / 'api' / 'include'}",
-            str(SOURCE), "-o", str(output), *own_openmp, f"-L{root / 'lib'}", "-lc10", "-ltorch_cpu"]
+            *map(str, SOURCES), "-o", str(output), *own_openmp, f"-L{root / 'lib'}", "-lc10", "-ltorch_cpu"]
 
 
 def _cpu_signature() -> str:
@@ -105,7 +106,7 @@ def _cpu_signature() -> str:
 def _library_path(compiler: str) -> Path:
     """Where the library built by ``compiler`` for this source, PyTorch and CPU is cached."""
     command = shlex.join(compile_command(compiler, Path("OUT")))
-    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), torch.__version__.encode(), command.encode(),
+    key = hashlib.sha256(b"\0".join([*(s.read_bytes() for s in SOURCES), torch.__version__.encode(), command.encode(),
                                      _cpu_signature().encode()])).hexdigest()[:16]
     return cache_dir() / "kernels" / f"rnnkit_lstm_{key}.so"
 
@@ -136,7 +137,7 @@ def _build() -> Path:
                                   timeout=BUILD_TIMEOUT_S)
             if done.returncode != 0:
                 errors = [ln for ln in done.stderr.splitlines() if "error" in ln] or done.stderr.splitlines()[-1:]
-                failures.append(f"compiling {SOURCE.name} with {compiler} failed: "
+                failures.append(f"compiling {', '.join(s.name for s in SOURCES)} with {compiler} failed: "
                                 f"{errors[0] if errors else done.returncode}")
                 continue
             smoke = subprocess.run([sys.executable, "-c", _SMOKE_TEST, tmp], capture_output=True, text=True,
