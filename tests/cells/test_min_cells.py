@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from rnnkit.cells import MinGRU, MinLSTM, scan
+from rnnkit.cells import MinGRU, MinLSTM
+from rnnkit.cells import scan as scan_module
 from rnnkit.cells.mingru import mingru_step
 from rnnkit.cells.minlstm import minlstm_step
 from rnnkit.cells.parallel_cell import g, log_g
-from rnnkit.cells.scan import scan_reference
+from rnnkit.cells.scan import METHODS, scan, scan_reference
 from rnnkit.errors import RnnkitError
 from rnnkit.layers import Recurrent, detach_state
 
@@ -19,18 +20,32 @@ MIN_CELLS = ["mingru", "minlstm"]
 F64 = torch.float64
 
 
-def test_scan_equals_time_loop_for_any_chunking_and_sign_of_h0():
+@pytest.fixture(params=METHODS)
+def method(request, monkeypatch):
+    """Run the test with each scan method as the CPU's default (so Recurrent uses it too)."""
+    monkeypatch.setitem(scan_module.DEFAULT_METHOD, "cpu", request.param)
+    return request.param
+
+
+def test_scan_equals_time_loop_for_any_chunking_and_sign_of_h0(method):
     torch.manual_seed(0)
-    a = torch.rand(B, 23, H, dtype=F64) * 0.98 + 0.01
-    b = torch.rand(B, 23, H, dtype=F64) * 2 + 1e-3
-    h0 = torch.randn(B, H, dtype=F64)  # negative entries too: h0 enters linearly, not through a log
+    a = (torch.rand(B, 23, H, dtype=F64) * 0.98 + 0.01).requires_grad_()
+    b = (torch.rand(B, 23, H, dtype=F64) * 2 + 1e-3).requires_grad_()
+    h0 = torch.randn(B, H, dtype=F64, requires_grad=True)  # negative entries too: h0 enters linearly
     want = scan_reference(a, b, h0)
+    grad = torch.randn(want.shape, dtype=F64)
+    want_grads = torch.autograd.grad(want, (a, b, h0), grad)
     for chunk in (1, 4, 7, 23, 100, None):
-        torch.testing.assert_close(scan(a.log(), b.log(), h0, chunk), want, rtol=1e-12, atol=1e-12)
+        got = scan(a.log(), b.log(), h0, chunk)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+        for x, y in zip(torch.autograd.grad(got, (a, b, h0), grad), want_grads, strict=True):
+            torch.testing.assert_close(x, y, rtol=1e-11, atol=1e-11)
     torch.testing.assert_close(scan(a.log(), b.log(), None, 5), scan_reference(a, b), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="unknown scan method"):
+        scan(a.log(), b.log(), method="magic")
 
 
-def test_fp32_scan_keeps_precision_over_long_sequences():
+def test_fp32_scan_keeps_precision_over_long_sequences(method):
     torch.manual_seed(1)
     log_a = -torch.rand(2, 2048, 8, dtype=F64) * 3  # a* reaches about -3000 over the sequence
     log_b = torch.randn(2, 2048, 8, dtype=F64)
@@ -87,7 +102,7 @@ GRID = list(itertools.product(MIN_CELLS, [1, 2, 3], [False, True], [False, True]
 
 
 @pytest.mark.parametrize("cell,num_layers,bidirectional,with_state,with_lengths", GRID)
-def test_recurrent_parallel_equals_stepwise(cell, num_layers, bidirectional, with_state, with_lengths):
+def test_recurrent_parallel_equals_stepwise(cell, num_layers, bidirectional, with_state, with_lengths, method):
     torch.manual_seed(3)
     layer = Recurrent(cell, I, H, num_layers=num_layers, bidirectional=bidirectional, backend="fused").double()
     x = (torch.randn(B, T, I, dtype=F64) * 2).requires_grad_()
@@ -120,7 +135,7 @@ def test_padding_leaves_a_sequence_alone(cell):
 
 
 @pytest.mark.parametrize("cell", MIN_CELLS)
-def test_gradcheck(cell):
+def test_gradcheck(cell, method):
     torch.manual_seed(5)
     layer = Recurrent(cell, I, H, num_layers=2, bidirectional=True).double()
     names = [n for n, _ in layer.named_parameters()]
@@ -137,7 +152,7 @@ def test_gradcheck(cell):
 
 
 @pytest.mark.parametrize("cell", MIN_CELLS)
-def test_carried_state_across_tbptt_windows_equals_one_sequence(cell):
+def test_carried_state_across_tbptt_windows_equals_one_sequence(cell, method):
     torch.manual_seed(6)
     layer = Recurrent(cell, I, H, num_layers=3).double().eval()
     x = torch.randn(2, 40, I, dtype=F64)

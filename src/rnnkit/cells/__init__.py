@@ -12,7 +12,6 @@ from rnnkit.cells.modules import (
     check_cell_kind,
     step_function,
 )
-from rnnkit.cells.scan import scan
 
 __all__ = ["CELL_KINDS", "GATES", "PARALLEL_CELLS", "GRUCell", "LSTMCell", "MinGRU", "MinLSTM", "RNNCell",
-           "check_cell_kind", "scan", "step_function"]
+           "check_cell_kind", "step_function"]
