@@ -75,6 +75,16 @@ def test_cell_parallel_equals_step_mode(cls, step):
     assert cell.update is step
 
 
+@pytest.mark.parametrize("cls", [MinGRU, MinLSTM])
+def test_linear_coefficients_are_the_exponentials_of_the_log_ones(cls):
+    x_proj = torch.randn(4, 7, cls.gates * H, dtype=F64) * 10  # saturated gates and both branches of g
+    log_a, log_b = cls.log_coefficients(x_proj)
+    a, b = cls.coefficients(x_proj)
+    torch.testing.assert_close(a, log_a.exp(), rtol=1e-8, atol=1e-300)
+    torch.testing.assert_close(b, log_b.exp(), rtol=1e-8, atol=1e-300)
+    assert ((a > 0) & (a < 1)).all() and (b > 0).all()
+
+
 def test_minlstm_normalises_its_gates():
     """h_t is a convex combination of h_{t-1} and g(k_h): f' + i' = 1."""
     x_proj = torch.randn(6, 3 * H, dtype=F64) * 4

@@ -23,6 +23,12 @@ def mingru_log_coefficients(x_proj: Tensor) -> tuple[Tensor, Tensor]:
     return -F.softplus(k_z), -F.softplus(-k_z) + log_g(k_h)
 
 
+def mingru_coefficients(x_proj: Tensor) -> tuple[Tensor, Tensor]:
+    """``(a, b) = (1 - z, z * g(k_h))`` each (..., H) from x_proj (..., 2H); ``1 - z`` as ``sigmoid(-k_z)``."""
+    k_z, k_h = x_proj.chunk(2, dim=-1)
+    return torch.sigmoid(-k_z), torch.sigmoid(k_z) * g(k_h)
+
+
 def mingru_step(x_proj: Tensor, h: Tensor) -> Tensor:
     """One minGRU step: x_proj (B, 2H) stacked as [k_z, k_h], h (B, H) -> (B, H)."""
     k_z, k_h = x_proj.chunk(2, dim=-1)
@@ -38,4 +44,5 @@ class MinGRU(ParallelCell):
 
     gates = 2
     log_coefficients = staticmethod(mingru_log_coefficients)
+    coefficients = staticmethod(mingru_coefficients)
     update = staticmethod(mingru_step)

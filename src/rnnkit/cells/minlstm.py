@@ -27,6 +27,14 @@ def minlstm_log_coefficients(x_proj: Tensor) -> tuple[Tensor, Tensor]:
     return -F.softplus(diff), -F.softplus(-diff) + log_g(k_h)
 
 
+def minlstm_coefficients(x_proj: Tensor) -> tuple[Tensor, Tensor]:
+    """``(a, b) = (f', i' * g(k_h))`` each (..., H) from x_proj (..., 3H)."""
+    k_f, k_i, k_h = x_proj.chunk(3, dim=-1)
+    f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
+    total = f + i
+    return f / total, (i / total) * g(k_h)
+
+
 def minlstm_step(x_proj: Tensor, h: Tensor) -> Tensor:
     """One minLSTM step: x_proj (B, 3H) stacked as [k_f, k_i, k_h], h (B, H) -> (B, H)."""
     k_f, k_i, k_h = x_proj.chunk(3, dim=-1)
@@ -43,4 +51,5 @@ class MinLSTM(ParallelCell):
 
     gates = 3
     log_coefficients = staticmethod(minlstm_log_coefficients)
+    coefficients = staticmethod(minlstm_coefficients)
     update = staticmethod(minlstm_step)

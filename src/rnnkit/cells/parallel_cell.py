@@ -1,9 +1,10 @@
 """What minGRU and minLSTM share: gates from the input alone, a parallel mode and a step mode.
 
 A cell maps the input projection ``x_proj = W x_t + b`` (one matrix multiply for all steps) to the
-coefficients of ``h_t = a_t * h_{t-1} + b_t``. The parallel mode hands their logs to
-``rnnkit.cells.scan``; the step mode applies one step of the recurrence directly (sampling). Both
-compute the same function; tests/cells/test_min_cells.py holds them equal to 1e-10 in fp64.
+coefficients of ``h_t = a_t * h_{t-1} + b_t``. The parallel mode hands them to ``rnnkit.cells.scan``:
+their logs to the log-space scan (GPU), or ``a`` and ``b`` themselves to the time loop (CPU); the step
+mode applies one step of the recurrence directly (sampling). All compute the same function;
+tests/cells/test_min_cells.py holds them equal to 1e-10 in fp64.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.scan import scan
+from rnnkit.cells.scan import default_method, linear_scan, scan
 from rnnkit.errors import RnnkitError
 
 
@@ -53,15 +54,23 @@ class ParallelCell(nn.Module):
         raise NotImplementedError
 
     @staticmethod
+    def coefficients(x_proj: Tensor) -> tuple[Tensor, Tensor]:
+        """``(a, b)`` each (..., H) from ``x_proj`` (..., G*H), computed directly (the logs' exponentials)."""
+        raise NotImplementedError
+
+    @staticmethod
     def update(x_proj: Tensor, h: Tensor) -> Tensor:
         """One step of the recurrence, ``a * h + b``, from ``x_proj`` (B, G*H) and h (B, H)."""
         raise NotImplementedError
 
     def scan_projected(self, x_proj: Tensor, h0: Tensor | None = None, chunk_size: int | None = None) -> Tensor:
         """Parallel mode over precomputed projections x_proj (B, T, G*H) -> states (B, T, H)."""
-        dtype = scan_dtype(x_proj.dtype)
-        log_a, log_b = self.log_coefficients(x_proj.to(dtype))  # (B, T, H) each
-        return scan(log_a, log_b, None if h0 is None else h0.to(dtype), chunk_size)
+        x_proj = x_proj.to(scan_dtype(x_proj.dtype))
+        h0 = None if h0 is None else h0.to(x_proj.dtype)
+        if default_method(x_proj.device) == "sequential":
+            return linear_scan(*self.coefficients(x_proj), h0)  # (B, T, H)
+        log_a, log_b = self.log_coefficients(x_proj)  # (B, T, H) each
+        return scan(log_a, log_b, h0, chunk_size, method="log")
 
     def forward(self, x: Tensor, h0: Tensor | None = None) -> Tensor:
         """Parallel mode: all states (B, T, H) of a sequence x (B, T, I)."""

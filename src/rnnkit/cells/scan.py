@@ -16,10 +16,11 @@ backwards in time):
 ``"log"``         the Heinsen scan, chunked: the sequence is cut into chunks of ``chunk_size`` steps,
                   each scanned at once, the state carried across chunks in a short loop. Chunks keep
                   ``a*`` small, so fp32 keeps its precision however long the sequence. The GPU's method.
-``"sequential"``  ``a`` and ``b`` exponentiated once for all steps, then one fused multiply-add per step
-                  in a time loop. On the CPU this is ~10x faster than the log scan (which spends its time
-                  in five transcendental passes over (B, T, H): benchmarks/bench_cells.py --scan), and the
-                  time loop is cheap beside the LSTM's, which needs a matrix multiply per step.
+``"sequential"``  ``linear_scan``: ``a`` and ``b`` in linear space, one fused multiply-add per step in a
+                  time loop. On the CPU this is several times faster than the log scan (which spends its
+                  time in transcendental passes over (B, T, H): benchmarks/bench_cells.py --scan), and the
+                  time loop is cheap beside the LSTM's, which needs a matrix multiply per step. The cells
+                  hand it ``a`` and ``b`` computed directly (``ParallelCell.coefficients``), not via logs.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def scan(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None, chunk_size: int
          method: str | None = None) -> Tensor:
     """All states of ``h_t = a_t * h_{t-1} + b_t``, given ``log a`` and ``log b``.
 
-    Differentiable in ``log_a``, ``log_b`` and ``h0``, with a hand-written backward (``_Scan``): the
+    Differentiable in ``log_a``, ``log_b`` and ``h0``, with a hand-written backward (``_LogScan``, ``_LinearScan``): the
     gradient is the same recurrence run backwards in time, which costs about a forward pass, where
     autograd through ``logcumsumexp`` costs about ten.
 
@@ -65,25 +66,31 @@ def scan(log_a: Tensor, log_b: Tensor, h0: Tensor | None = None, chunk_size: int
     method = method or default_method(log_a.device)
     if method not in METHODS:
         raise ValueError(f"unknown scan method {method!r}; expected one of {', '.join(METHODS)}")
+    if method == "sequential":
+        return linear_scan(log_a.exp(), log_b.exp(), h0)
     chunk = chunk_size or CHUNK_SIZE
     if h0 is None:
-        return _Scan.apply(log_a, log_b, chunk, method)
-    return _Scan.apply(log_a, log_b, chunk, method, h0)
+        return _LogScan.apply(log_a, log_b, chunk)
+    return _LogScan.apply(log_a, log_b, chunk, h0)
 
 
-def _forward(method: str, log_a: Tensor, log_b: Tensor, h0: Tensor | None, chunk: int) -> Tensor:
-    """h_t = a_t h_{t-1} + b_t by ``method``, from log a and log b (B, T, H) and h0 (B, H) or None."""
-    if method == "sequential":
-        return _sequential(log_a.exp(), log_b.exp(), h0)
-    return _scan_forward(log_a, log_b, h0, chunk)
+def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
+    """All states of ``h_t = a_t * h_{t-1} + b_t`` by a time loop in linear space (the "sequential" method).
 
+    Parameters
+    ----------
+    a, b : (B, T, H) coefficients (any values; the cells give ``0 < a < 1``, ``b > 0``)
+    h0 : optional (B, H) initial state; zeros if omitted
 
-def _backward_signed(method: str, log_a: Tensor, values: Tensor, chunk: int) -> Tensor:
-    """h_t = a_{t+1} h_{t+1} + v_t from the end (h after the last step is zero), for v (B, T, H) of any sign."""
-    a_next = torch.cat([log_a[:, 1:].exp(), torch.ones_like(log_a[:, :1])], dim=1)  # (B, T, H): a_{t+1} at t
-    if method == "sequential":
-        return _sequential(a_next, values, None, reverse=True)
-    return _scan_signed(a_next.log().flip(1), values.flip(1), chunk).flip(1)
+    Returns
+    -------
+    (B, T, H) the states h_1 .. h_T, differentiable in a, b and h0 (hand-written backward)
+    """
+    if a.shape != b.shape or a.dim() != 3:
+        raise ValueError(f"linear_scan needs a and b of one shape (B, T, H), got {tuple(a.shape)} and {tuple(b.shape)}")
+    if h0 is None:
+        return _LinearScan.apply(a, b)
+    return _LinearScan.apply(a, b, h0)
 
 
 def _sequential(a: Tensor, b: Tensor, h0: Tensor | None, reverse: bool = False) -> Tensor:
@@ -128,18 +135,23 @@ def _scan_signed(log_a: Tensor, values: Tensor, chunk: int) -> Tensor:
     return states[:batch] - states[batch:]
 
 
-class _Scan(torch.autograd.Function):
-    """The scan by either method, with the backward written out.
+def _previous_states(h: Tensor, h0: Tensor | None) -> Tensor:
+    """h_{t-1} for every step: h0 (or zeros), then h_1 .. h_{T-1}; (B, T, H)."""
+    first = torch.zeros_like(h[:, :1]) if h0 is None else h0.unsqueeze(1).to(h.dtype)  # (B, 1, H)
+    return torch.cat([first, h[:, :-1]], dim=1)
 
-    With ``delta_t = dL/dh_t`` through every later step, ``delta_t = grad_t + a_{t+1} delta_{t+1}``: the
-    same linear recurrence, backwards in time. Then ``dL/dlog b_t = delta_t b_t``,
-    ``dL/dlog a_t = delta_t a_t h_{t-1}`` and ``dL/dh0 = a_1 delta_1``.
-    """
+
+# Both backwards: with ``delta_t = dL/dh_t`` through every later step, ``delta_t = grad_t + a_{t+1} delta_{t+1}``,
+# the same linear recurrence run backwards in time. Then ``dL/db_t = delta_t``, ``dL/da_t = delta_t h_{t-1}``
+# and ``dL/dh0 = a_1 delta_1`` (times b and a for the logs).
+
+class _LogScan(torch.autograd.Function):
+    """The chunked log-space scan with its backward written out (two log scans, no logcumsumexp backward)."""
 
     @staticmethod
-    def forward(ctx, log_a: Tensor, log_b: Tensor, chunk: int, method: str, h0: Tensor | None = None) -> Tensor:
-        h = _forward(method, log_a, log_b, h0, chunk)
-        ctx.chunk, ctx.method = chunk, method
+    def forward(ctx, log_a: Tensor, log_b: Tensor, chunk: int, h0: Tensor | None = None) -> Tensor:
+        h = _scan_forward(log_a, log_b, h0, chunk)
+        ctx.chunk = chunk
         ctx.save_for_backward(log_a, log_b, h, h0)
         return h
 
@@ -147,13 +159,31 @@ class _Scan(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_h: Tensor):
         log_a, log_b, h, h0 = ctx.saved_tensors
-        delta = _backward_signed(ctx.method, log_a, grad_h, ctx.chunk)  # (B, T, H) dL/dh_t through all later steps
-        first = torch.zeros_like(h[:, :1]) if h0 is None else h0.unsqueeze(1)  # (B, 1, H)
-        h_prev = torch.cat([first, h[:, :-1]], dim=1)  # (B, T, H)
-        grad_log_a = delta * torch.exp(log_a) * h_prev
+        log_a_next = torch.cat([log_a[:, 1:], torch.zeros_like(log_a[:, :1])], dim=1)  # (B, T, H): a_{t+1} at t
+        delta = _scan_signed(log_a_next.flip(1), grad_h.flip(1), ctx.chunk).flip(1)  # (B, T, H)
+        grad_log_a = delta * torch.exp(log_a) * _previous_states(h, h0)
         grad_log_b = delta * torch.exp(log_b)
         grad_h0 = None if h0 is None else torch.exp(log_a[:, 0]) * delta[:, 0]
-        return grad_log_a, grad_log_b, None, None, grad_h0
+        return grad_log_a, grad_log_b, None, grad_h0
+
+
+class _LinearScan(torch.autograd.Function):
+    """The time loop in linear space with its backward written out (the same loop, backwards)."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
+        h = _sequential(a, b, h0)
+        ctx.save_for_backward(a, h, h0)
+        return h
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_h: Tensor):
+        a, h, h0 = ctx.saved_tensors
+        a_next = torch.cat([a[:, 1:], torch.ones_like(a[:, :1])], dim=1)  # (B, T, H): a_{t+1} at t
+        delta = _sequential(a_next, grad_h, None, reverse=True)  # (B, T, H)
+        grad_h0 = None if h0 is None else a[:, 0] * delta[:, 0]
+        return delta * _previous_states(h, h0), delta, grad_h0
 
 
 def scan_reference(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
