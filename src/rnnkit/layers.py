@@ -308,7 +308,7 @@ class Recurrent(nn.Module):
                 finals.append(final)
             out = torch.cat(directions, dim=-1)  # (B, T, D*H)
             if layer < self.num_layers - 1 and self.dropout > 0:
-                out = F.dropout(out, self.dropout, self.training)
+                out = dropout(out, self.dropout, self.training)
             if layer > 0:
                 out = out + layer_input.to(out.dtype)  # residual
             if mask is not None:
