@@ -24,9 +24,10 @@ def mingru_log_coefficients(x_proj: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def mingru_coefficients(x_proj: Tensor) -> tuple[Tensor, Tensor]:
-    """``(a, b) = (1 - z, z * g(k_h))`` each (..., H) from x_proj (..., 2H); ``1 - z`` as ``sigmoid(-k_z)``."""
+    """``(a, b) = (1 - z, z * g(k_h))`` each (..., H) from x_proj (..., 2H)."""
     k_z, k_h = x_proj.chunk(2, dim=-1)
-    return torch.sigmoid(-k_z), torch.sigmoid(k_z) * g(k_h)
+    z = torch.sigmoid(k_z)
+    return 1 - z, z * g(k_h)
 
 
 def mingru_step(x_proj: Tensor, h: Tensor) -> Tensor:

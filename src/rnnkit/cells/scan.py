@@ -93,22 +93,27 @@ def linear_scan(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
     return _LinearScan.apply(a, b, h0)
 
 
-def _sequential(a: Tensor, b: Tensor, h0: Tensor | None, reverse: bool = False) -> Tensor:
-    """``h_t = a_t h_{t-1} + b_t`` (or with ``reverse`` from the end, ``h_t = a_t h_{t+1} + b_t``) as a time loop,
-    one fused multiply-add per step over (B, H); a, b (B, T, H) -> (B, T, H)."""
-    a_t, b_t = a.transpose(0, 1).contiguous(), b.transpose(0, 1).contiguous()  # (T, B, H): each step contiguous
-    states = torch.empty_like(b_t)  # (T, B, H)
-    order = list(range(states.shape[0]))
-    if reverse:
-        order.reverse()
-    first = order[0]
+def _sequential(a: Tensor, b: Tensor, h0: Tensor | None) -> Tensor:
+    """``h_t = a_t h_{t-1} + b_t`` as a time loop, one fused multiply-add per step over (B, H);
+    a, b (B, T, H) -> (B, T, H), written in place step by step (no copies of the whole sequence)."""
+    states = torch.empty_like(b)  # (B, T, H)
     if h0 is None:
-        states[first] = b_t[first]
+        states[:, 0] = b[:, 0]
     else:
-        torch.addcmul(b_t[first], a_t[first], h0, out=states[first])
-    for previous, t in zip(order, order[1:]):
-        torch.addcmul(b_t[t], a_t[t], states[previous], out=states[t])
-    return states.transpose(0, 1)  # (B, T, H)
+        torch.addcmul(b[:, 0], a[:, 0], h0, out=states[:, 0])
+    for t in range(1, states.shape[1]):
+        torch.addcmul(b[:, t], a[:, t], states[:, t - 1], out=states[:, t])
+    return states
+
+
+def _sequential_backward(a: Tensor, grad: Tensor) -> Tensor:
+    """``delta_t = grad_t + a_{t+1} delta_{t+1}`` from the last step back; (B, T, H) -> (B, T, H)."""
+    delta = torch.empty_like(grad)  # (B, T, H)
+    last = grad.shape[1] - 1
+    delta[:, last] = grad[:, last]
+    for t in range(last - 1, -1, -1):
+        torch.addcmul(grad[:, t], a[:, t + 1], delta[:, t + 1], out=delta[:, t])
+    return delta
 
 
 def _scan_forward(log_a: Tensor, log_b: Tensor, h0: Tensor | None, chunk: int) -> Tensor:
@@ -180,10 +185,16 @@ class _LinearScan(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_h: Tensor):
         a, h, h0 = ctx.saved_tensors
-        a_next = torch.cat([a[:, 1:], torch.ones_like(a[:, :1])], dim=1)  # (B, T, H): a_{t+1} at t
-        delta = _sequential(a_next, grad_h, None, reverse=True)  # (B, T, H)
-        grad_h0 = None if h0 is None else a[:, 0] * delta[:, 0]
-        return delta * _previous_states(h, h0), delta, grad_h0
+        delta = _sequential_backward(a, grad_h)  # (B, T, H)
+        grad_a = torch.empty_like(delta)  # delta_t * h_{t-1}, without concatenating h0 to h
+        torch.mul(delta[:, 1:], h[:, :-1], out=grad_a[:, 1:])
+        if h0 is None:
+            grad_a[:, 0] = 0
+            grad_h0 = None
+        else:
+            torch.mul(delta[:, 0], h0, out=grad_a[:, 0])
+            grad_h0 = a[:, 0] * delta[:, 0]
+        return grad_a, delta, grad_h0
 
 
 def scan_reference(a: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
