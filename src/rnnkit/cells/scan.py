@@ -97,22 +97,24 @@ def _sequential(a: Tensor, b: Tensor, h0: Tensor | None) -> Tensor:
     """``h_t = a_t h_{t-1} + b_t`` as a time loop, one fused multiply-add per step over (B, H);
     a, b (B, T, H) -> (B, T, H), written in place step by step (no copies of the whole sequence)."""
     states = torch.empty_like(b)  # (B, T, H)
+    a_t, b_t, h_t = a.unbind(1), b.unbind(1), states.unbind(1)  # views of each step, made in one call
     if h0 is None:
-        states[:, 0] = b[:, 0]
+        h_t[0].copy_(b_t[0])
     else:
-        torch.addcmul(b[:, 0], a[:, 0], h0, out=states[:, 0])
-    for t in range(1, states.shape[1]):
-        torch.addcmul(b[:, t], a[:, t], states[:, t - 1], out=states[:, t])
+        torch.addcmul(b_t[0], a_t[0], h0, out=h_t[0])
+    for t in range(1, len(h_t)):
+        torch.addcmul(b_t[t], a_t[t], h_t[t - 1], out=h_t[t])
     return states
 
 
 def _sequential_backward(a: Tensor, grad: Tensor) -> Tensor:
     """``delta_t = grad_t + a_{t+1} delta_{t+1}`` from the last step back; (B, T, H) -> (B, T, H)."""
     delta = torch.empty_like(grad)  # (B, T, H)
-    last = grad.shape[1] - 1
-    delta[:, last] = grad[:, last]
+    a_t, g_t, d_t = a.unbind(1), grad.unbind(1), delta.unbind(1)
+    last = len(d_t) - 1
+    d_t[last].copy_(g_t[last])
     for t in range(last - 1, -1, -1):
-        torch.addcmul(grad[:, t], a[:, t + 1], delta[:, t + 1], out=delta[:, t])
+        torch.addcmul(g_t[t], a_t[t + 1], d_t[t + 1], out=d_t[t])
     return delta
 
 
