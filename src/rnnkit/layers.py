@@ -306,7 +306,7 @@ class Recurrent(nn.Module):
                 states, final = run(self.cells[k], u, h0, lengths, mask, reverse=direction == 1)  # (B, T, H)
                 directions.append(states)
                 finals.append(final)
-            out = torch.cat(directions, dim=-1)  # (B, T, D*H)
+            out = directions[0] if len(directions) == 1 else torch.cat(directions, dim=-1)  # (B, T, D*H)
             if layer < self.num_layers - 1 and self.dropout > 0:
                 out = dropout(out, self.dropout, self.training)
             if layer > 0:
