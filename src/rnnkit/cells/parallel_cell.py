@@ -37,7 +37,7 @@ def scan_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 class ParallelCell(nn.Module):
-    """One direction of one layer: ``Linear(I, G*H)`` and a cell rule (``log_coefficients``, ``update``).
+    """One direction of one layer: ``Linear(I, G*H)`` and a cell rule (``coefficients``, their logs, ``update``).
 
     Shapes: ``forward`` x (B, T, I), h0 (B, H) or None -> (B, T, H); ``step`` x (B, I), h (B, H) -> (B, H).
     """
