@@ -14,7 +14,7 @@ from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 
 TEXT = "abcdefghijklmnopqrs\n"  # 20 distinct characters
 V = len(TEXT)
-CELLS = ["lstm", "gru", "rnn_tanh"]
+CELLS = ["lstm", "gru", "rnn_tanh", "mingru", "minlstm"]
 
 
 def tiny_model(vocab_size=V, cell="lstm", num_layers=1, seed=0):

@@ -5,6 +5,7 @@ These need a CUDA device, so they carry the ``gpu`` marker, which the default ru
 silently.
 """
 
+import dataclasses
 import math
 
 import pytest
@@ -76,3 +77,32 @@ def test_sampling_on_cuda_is_seeded_and_streams_like_recomputation(corpus, tmp_p
     a = torch.cat(list(generate_tokens(model, prime, seeded)))
     b = torch.cat(list(generate_tokens(model, prime, seeded)))
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_min_cells_log_scan_equals_step_mode_on_cuda(cell):
+    """On CUDA the parallel mode is the chunked log-space scan; it equals the step mode, value and gradient,
+    also past one chunk (600 steps > 512), with a carried state and variable lengths, bidirectional."""
+    torch.manual_seed(0)
+    layer = Recurrent(cell, 8, 16, num_layers=2, bidirectional=True, backend="fused").cuda().double()
+    x = torch.randn(3, 600, 8, device="cuda", dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(4, 3, 16, device="cuda", dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([600, 17, 513], device="cuda")
+    results = []
+    for backend in ("fused", "explicit"):
+        layer.backend = backend
+        out, final = layer(x, h0, lengths=lengths)
+        grads = torch.autograd.grad(out.square().sum() + final.sum(), (x, h0))
+        results.append((out, final, *grads))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_min_cell_lm_trains_under_bf16_on_cuda_and_loads_on_cpu(cell, corpus, tmp_path):
+    config = tiny_config(corpus, device="cuda", precision="bf16", max_steps=40, eval_every=20, lr=2e-2)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, cell=cell))
+    summary = train("lm", config, tmp_path / "run", show_progress=False, log=lambda m: None)
+    run = open_run(tmp_path / "run", "cpu")
+    assert run.model.recurrent.cell == cell
+    assert summary["best_val"] < math.log(len(run.vocab)) - 0.5, summary["best_val"]

@@ -142,7 +142,8 @@ def test_detach_state_cuts_graph():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: Recurrent("lstn", I, H), r"unknown cell 'lstn'; expected one of rnn_tanh, rnn_relu, lstm, gru"),
+        (lambda: Recurrent("lstn", I, H),
+         r"unknown cell 'lstn'; expected one of rnn_tanh, rnn_relu, lstm, gru, mingru, minlstm"),
         (lambda: Recurrent("gru", I, H, backend="cudnn"),
          r"unknown backend 'cudnn'; expected one of auto, fused, explicit"),
         (lambda: Recurrent("gru", I, H)(torch.randn(B, I)),

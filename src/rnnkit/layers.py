@@ -5,7 +5,12 @@ its ``state_dict`` is exactly torch's and weights copy both ways. The ``"fused"`
 that module (oneDNN on CPU, cuDNN on GPU); the ``"explicit"`` backend runs the cells of
 ``rnnkit.cells.functional`` in a Python time loop over the *same* tensors. Switching
 ``layer.backend`` changes how the numbers are computed, never which numbers are learned.
+
+The parallel-scan cells (``mingru``, ``minlstm``) have no torch twin: their parameters live in
+``cells`` (one ``ParallelCell`` per layer and direction) and ``norms``; "fused" runs them with the
+parallel scan, "explicit" one step at a time, and "auto" picks the scan except for single steps.
 """
+
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.cells import check_cell_kind, step_function
+from rnnkit.cells import PARALLEL_CELLS, check_cell_kind, step_function
+from rnnkit.cells.parallel_cell import scan_dtype
 from rnnkit.errors import RnnkitError, raise_first
 
 #: An LSTM state is a pair (h, c); the other cells carry h alone.
@@ -63,11 +69,11 @@ def _torch_rnn(cell: str, input_size: int, hidden_size: int, num_layers: int, dr
 
 
 class Recurrent(nn.Module):
-    """Stacked recurrent layer: RNN (tanh/relu), LSTM or GRU, uni- or bidirectional.
+    """Stacked recurrent layer: RNN (tanh/relu), LSTM, GRU, minGRU or minLSTM, uni- or bidirectional.
 
     Parameters
     ----------
-    cell : {"rnn_tanh", "rnn_relu", "lstm", "gru"}
+    cell : {"rnn_tanh", "rnn_relu", "lstm", "gru", "mingru", "minlstm"}
     input_size, hidden_size, num_layers : sizes (I, H, L)
     dropout : dropout on the outputs of every layer but the last (training only)
     bidirectional : run a second direction right-to-left (D = 2)
@@ -76,7 +82,14 @@ class Recurrent(nn.Module):
         through our cells (3-8x faster token-by-token sampling, no per-prime set-up) and LSTM
         training on the CPU under bf16 autocast runs ``rnnkit.engine.fast_lstm`` (bf16 GEMMs and a
         hand-written backward, ~1.5x faster than oneDNN's bf16 LSTM). All three compute the same
-        function of the same parameters.
+        function of the same parameters. For ``mingru``/``minlstm``, "fused" is the parallel scan and
+        "explicit" the step-by-step recurrence; "auto" scans, except single steps, which it steps.
+
+    The parallel-scan cells stack as pre-norm residual blocks (Feng et al. 2024 and minGRU-pytorch, without
+    their feed-forward block and with expansion 1, so the state stays (L*D, B, H)): layer 0 is the cell on
+    the raw input; every layer above computes ``u + cells(LayerNorm(u))`` on the outputs ``u`` of the layer
+    below (both directions concatenated), with dropout on the cell's output of every layer but the last.
+    Their state is ``h`` alone, like GRU's.
 
     Shapes
     ------
@@ -99,10 +112,26 @@ class Recurrent(nn.Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.dropout, self.bidirectional = dropout, bidirectional
         self.num_directions = 2 if bidirectional else 1
-        # between-layer dropout means nothing for one layer (torch warns about it): pass 0 then
-        self.rnn = _torch_rnn(cell, input_size, hidden_size, num_layers, dropout if num_layers > 1 else 0.0,
-                              bidirectional, bias)
+        if cell in PARALLEL_CELLS:
+            self._build_parallel(PARALLEL_CELLS[cell], bias)
+        else:
+            # between-layer dropout means nothing for one layer (torch warns about it): pass 0 then
+            self.rnn = _torch_rnn(cell, input_size, hidden_size, num_layers, dropout if num_layers > 1 else 0.0,
+                                  bidirectional, bias)
         self.backend = backend
+
+    def _build_parallel(self, cell_class, bias: bool) -> None:
+        """Parameters of the parallel-scan cells: cells[layer * D + direction] and norms[layer - 1]."""
+        features = self.num_directions * self.hidden_size  # D * H: what every layer above 0 reads
+        self.cells = nn.ModuleList(
+            cell_class(self.input_size if layer == 0 else features, self.hidden_size, bias=bias)
+            for layer in range(self.num_layers) for _ in range(self.num_directions))
+        self.norms = nn.ModuleList(nn.LayerNorm(features) for _ in range(self.num_layers - 1))
+
+    @property
+    def parallel(self) -> bool:
+        """Whether this is a parallel-scan cell (minGRU, minLSTM)."""
+        return self.cell in PARALLEL_CELLS
 
     @property
     def backend(self) -> str:
@@ -121,7 +150,7 @@ class Recurrent(nn.Module):
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> State:
         """A zero state for ``batch_size`` sequences."""
-        p = self.rnn.weight_hh_l0
+        p = next(self.parameters())
         h = torch.zeros(self.num_layers * self.num_directions, batch_size, self.hidden_size,
                         device=device or p.device, dtype=dtype or p.dtype)
         return (h, h.clone()) if self.cell == "lstm" else h
@@ -129,6 +158,9 @@ class Recurrent(nn.Module):
     def forward(self, x: Tensor, state: State | None = None,
                 lengths: Tensor | None = None) -> tuple[Tensor, State]:
         self._check(x, state, lengths)
+        if self.parallel:
+            stepwise = self._backend == "explicit" or (self._backend == "auto" and x.shape[1] == 1)
+            return self._forward_parallel_cells(x, state, lengths, stepwise)
         backend = self._backend if self._backend != "auto" else self._auto_backend(x, lengths)
         if backend == "fused":
             return self._forward_fused(x, state, lengths)
@@ -255,8 +287,78 @@ class Recurrent(nn.Module):
             return layer_input, (h_n, torch.stack(final_c))
         return layer_input, h_n
 
+    # -- minGRU / minLSTM: parallel scan or step by step -------------------------------------
+    def _forward_parallel_cells(self, x: Tensor, state: Tensor | None, lengths: Tensor | None, stepwise: bool):
+        steps = x.shape[1]
+        mask = None  # (B, T, 1): 1 at the real steps of each sequence
+        if lengths is not None:
+            lengths = lengths.to(x.device)
+            mask = (torch.arange(steps, device=x.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+        layer_input = x  # (B, T, I) for layer 0, (B, T, D*H) above
+        finals = []
+        for layer in range(self.num_layers):
+            u = layer_input if layer == 0 else self.norms[layer - 1](layer_input)  # pre-norm
+            directions = []
+            for direction in range(self.num_directions):
+                k = layer * self.num_directions + direction
+                h0 = None if state is None else state[k]  # (B, H)
+                run = self._step_direction if stepwise else self._scan_direction
+                states, final = run(self.cells[k], u, h0, lengths, mask, reverse=direction == 1)  # (B, T, H)
+                directions.append(states)
+                finals.append(final)
+            out = directions[0] if len(directions) == 1 else torch.cat(directions, dim=-1)  # (B, T, D*H)
+            if layer < self.num_layers - 1 and self.dropout > 0:
+                out = dropout(out, self.dropout, self.training)
+            if layer > 0:
+                out = out + layer_input.to(out.dtype)  # residual
+            if mask is not None:
+                out = out * mask  # padding outputs zeros, as packed sequences do
+            layer_input = out
+        return layer_input, torch.stack(finals).to(x.dtype)  # (B, T, D*H), (L*D, B, H)
+
+    @staticmethod
+    def _scan_direction(cell, u: Tensor, h0: Tensor | None, lengths: Tensor | None, mask: Tensor | None,
+                        reverse: bool) -> tuple[Tensor, Tensor]:
+        """One direction with the parallel scan: states (B, T, H) and the final state (B, H)."""
+        if reverse:
+            u = reverse_padded(u, lengths)  # each sequence's own last step first
+        states = cell(u, h0)  # (B, T, H)
+        if lengths is None:
+            final = states[:, -1]
+        else:
+            final = states.gather(1, (lengths - 1).view(-1, 1, 1).expand(-1, 1, states.shape[-1])).squeeze(1)
+        if reverse:
+            states = reverse_padded(states, lengths)
+        return states, final
+
+    @staticmethod
+    def _step_direction(cell, u: Tensor, h0: Tensor | None, lengths: Tensor | None, mask: Tensor | None,
+                        reverse: bool) -> tuple[Tensor, Tensor]:
+        """One direction one step at a time (the step mode in a loop): states (B, T, H), final state (B, H)."""
+        batch, steps = u.shape[0], u.shape[1]
+        x_proj = cell.linear(u)  # (B, T, G*H), all steps at once
+        x_proj = x_proj.to(scan_dtype(x_proj.dtype))  # the scan's precision, so both modes agree
+        h = x_proj.new_zeros(batch, cell.hidden_size) if h0 is None else h0.to(x_proj.dtype)
+        outputs: list[Tensor] = [None] * steps  # type: ignore[list-item]
+        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            h_new = cell.update(x_proj[:, t], h)  # (B, H)
+            if mask is not None:  # padding steps keep the state
+                h_new = torch.where(mask[:, t], h_new, h)
+            outputs[t] = h = h_new
+        return torch.stack(outputs, dim=1), h
+
     def extra_repr(self) -> str:
         return f"cell={self.cell!r}, backend={self._backend!r}"
+
+
+def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each sequence of x (B, T, F) within its own length; padding stays where it is."""
+    if lengths is None:
+        return x.flip(1)
+    steps = x.shape[1]
+    t = torch.arange(steps, device=x.device)[None, :]  # (1, T)
+    index = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # (B, T)
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:

@@ -50,7 +50,7 @@ def test_cli_compare_n_grams_and_one_line_errors(corpus, tmp_path, capsys):
     assert "| kn3 |" in captured.out and "BORIS" in captured.out
     for args, message in [
         (["--models", "kn5,transformer"], "unknown model 'transformer' in --models; use knN (e.g. kn5), "
-                                          "mlp-ngram, lstm or gru"),
+                                          "mlp-ngram, lstm, gru, mingru, minlstm"),
         (["--models", "kn3", "--time", "soon"], "--time 'soon' is not a duration; use e.g. 90s, 10m or 1.5h"),
         (["--models", "kn3"], f"{out} already holds a comparison; choose another --out"),
     ]:

@@ -9,11 +9,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells import functional as CF
+from rnnkit.cells.mingru import MinGRU
+from rnnkit.cells.minlstm import MinLSTM
+from rnnkit.cells.parallel_cell import ParallelCell
 from rnnkit.errors import RnnkitError
 
-#: Number of stacked gate blocks in ``weight_ih`` / ``weight_hh`` for each cell kind.
+#: Number of stacked gate blocks in ``weight_ih`` / ``weight_hh`` for each cell kind with torch twins.
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
-CELL_KINDS = tuple(GATES)
+#: Cells whose gates see the input only: trained with a parallel scan, sampled step by step.
+PARALLEL_CELLS: dict[str, type[ParallelCell]] = {"mingru": MinGRU, "minlstm": MinLSTM}
+#: Every cell a ``--cell`` option or ``Recurrent`` accepts: the one list of valid names.
+CELL_KINDS = tuple(GATES) + tuple(PARALLEL_CELLS)
 
 _STEPS = {
     "rnn_tanh": CF.rnn_tanh_step,
@@ -25,14 +31,16 @@ _STEPS = {
 
 def check_cell_kind(kind: str) -> str:
     """Return ``kind`` if it names a cell, else raise a one-line error listing the choices."""
-    if kind not in GATES:
+    if kind not in CELL_KINDS:
         raise RnnkitError(f"unknown cell {kind!r}; expected one of {', '.join(CELL_KINDS)}")
     return kind
 
 
 def step_function(kind: str):
-    """The functional one-step update for a cell kind (see ``rnnkit.cells.functional``)."""
-    return _STEPS[check_cell_kind(kind)]
+    """The functional one-step update for a cell kind with torch twins (see ``rnnkit.cells.functional``)."""
+    if check_cell_kind(kind) in PARALLEL_CELLS:
+        raise RnnkitError(f"{kind} steps through {PARALLEL_CELLS[kind].__name__}.update, not a weight_hh step")
+    return _STEPS[kind]
 
 
 class _Cell(nn.Module):

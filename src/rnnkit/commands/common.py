@@ -42,7 +42,7 @@ TRAIN_HELP = {
     "--precision": "auto (bf16 where the CPU/GPU has it), fp32, bf16 or fp16",
     "--device": "auto, cpu or cuda",
     "--patience": "stop after this many validations without a new best",
-    "--cell": "lstm, gru, rnn_tanh or rnn_relu",
+    "--cell": "lstm, gru, rnn_tanh, rnn_relu, or the parallel-scan mingru or minlstm",
     "--backend": "auto (fused, or rnnkit's bf16 CPU path when training under bf16), fused or explicit",
 }
 

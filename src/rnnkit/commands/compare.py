@@ -18,8 +18,8 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
                                         "validation bits/char, size, training time and a sample; writes "
                                         "comparison.md, comparison.png and comparison.json.")
     p.add_argument("--data", help="text file or named dataset (default: tinyshakespeare)")
-    p.add_argument("--models", default="kn5,mlp-ngram,lstm", help="comma-separated: knN, mlp-ngram, lstm, gru "
-                   "(default kn5,mlp-ngram,lstm)")
+    p.add_argument("--models", default="kn5,mlp-ngram,lstm", help="comma-separated: knN, mlp-ngram, lstm, gru, "
+                   "mingru, minlstm (default kn5,mlp-ngram,lstm)")
     p.add_argument("--out", metavar="DIR", help="directory for the runs and the table (default runs/compare-TIME)")
     p.add_argument("--prime", help="text the samples start from (default 'ROMEO:')")
     p.add_argument("--length", type=int, help="characters to sample per model (default 200)")

@@ -36,7 +36,7 @@ HELP = {
               "a bare name is looked up in $RNNKIT_DATA_DIR",
     "--level": "char or word",
     "--max-len": "longest text in tokens; a longer one is an error",
-    "--cell": "gru, lstm, rnn_tanh or rnn_relu",
+    "--cell": "gru, lstm, rnn_tanh, rnn_relu, or the parallel-scan mingru or minlstm",
     "--conditioning": "how the label enters: init (initial state), input (every step) or both",
 }
 

@@ -67,7 +67,7 @@ HELP = {
     "--calibration-windows": "with --quantiles: validation-sized windows before the holdout, each forecast by a "
                              "model trained before it, that calibrate the intervals (default 3)",
     "--mode": "direct (default: encoder + multi-horizon head) or autoregressive (one step, fed back)",
-    "--cell": "gru, lstm, rnn_tanh or rnn_relu",
+    "--cell": "gru, lstm, rnn_tanh, rnn_relu, or the parallel-scan mingru or minlstm",
     "--output-len": "steps one pass of the direct head predicts (default: the horizon); longer horizons roll",
     "--quantiles": "quantile levels for intervals, e.g. 0.1,0.5,0.9 (pinball loss)",
     "--point-loss": "mse or mae, without quantiles",

@@ -45,7 +45,7 @@ HELP = {
     "--data-seed": "seed of the generated pairs and of the train/validation split",
     "--max-len": "longest source/target in tokens; longer pairs are an error",
     "--val-size": "exact number of validation pairs (instead of --val-fraction)",
-    "--cell": "gru, lstm, rnn_tanh or rnn_relu",
+    "--cell": "gru, lstm, rnn_tanh, rnn_relu, or the parallel-scan mingru or minlstm",
     "--attention": "bahdanau, luong or none",
     "--teacher-forcing": "probability of feeding the true previous token while training",
 }

@@ -1,4 +1,4 @@
-"""Many-to-one sequence classifier: embedding -> (bi)RNN/LSTM/GRU -> pooling -> dropout -> linear."""
+"""Many-to-one sequence classifier: embedding -> (bi)RNN/LSTM/GRU/minGRU/minLSTM -> pooling -> dropout -> linear."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.cells import CELL_KINDS
 from rnnkit.errors import RnnkitError, raise_first
 from rnnkit.layers import Recurrent, recurrent_checks
 from rnnkit.models.attention import AttentionPooling
 
 POOLINGS = ("last", "mean", "max", "attention")
-CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+CELLS = CELL_KINDS  # every cell Recurrent has
 EMBEDDING_INIT_STD = 0.1
 
 

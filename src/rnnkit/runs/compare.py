@@ -1,9 +1,9 @@
 """Compare n-gram and neural language models on next-character prediction: same split, same budget, one table.
 
 Models are named ``knN`` (count-based Kneser-Ney of order N), ``mlp-ngram`` (the feed-forward
-neural n-gram) and ``lstm`` / ``gru`` (rnnkit's recurrent LM with its defaults). Every model is
-scored on the same validation split (the last ``val_fraction`` of the text) predicting the same
-targets, in bits per character; the neural models each get the same training budget.
+neural n-gram) and ``lstm`` / ``gru`` / ``mingru`` / ``minlstm`` (rnnkit's recurrent LM with its
+defaults). Every model is scored on the same validation split (the last ``val_fraction`` of the text)
+predicting the same targets, in bits per character; the neural models each get the same training budget.
 
 Each model is an ordinary run in ``out/<model>`` (``rnnkit sample``/``eval`` work on it), trained with
 ``rnnkit.runs.train`` and read back with ``open_run`` and its predictor, so the table's figures are
@@ -32,7 +32,7 @@ from rnnkit.tasks.lm import DataConfig, RunConfig
 from rnnkit.tasks.ngram import NgramConfig, NgramRunConfig
 
 DEFAULT_MODELS = ("kn5", "mlp-ngram", "lstm")
-RECURRENT = ("lstm", "gru")
+RECURRENT = ("lstm", "gru", "mingru", "minlstm")
 _KN = re.compile(r"^kn(\d+)$")
 TABLE_FILE, PLOT_FILE, RESULTS_FILE = "comparison.md", "comparison.png", "comparison.json"
 
@@ -55,10 +55,11 @@ class CompareConfig:
     def validate(self) -> CompareConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""
         if not self.models:
-            raise RnnkitError("--models is empty; name at least one of knN, mlp-ngram, lstm, gru")
+            raise RnnkitError(f"--models is empty; name at least one of knN, mlp-ngram, {', '.join(RECURRENT)}")
         for name in self.models:
             if not (_KN.match(name) or name == "mlp-ngram" or name in RECURRENT):
-                raise RnnkitError(f"unknown model {name!r} in --models; use knN (e.g. kn5), mlp-ngram, lstm or gru")
+                raise RnnkitError(f"unknown model {name!r} in --models; use knN (e.g. kn5), mlp-ngram, "
+                                  f"{', '.join(RECURRENT)}")
             if (m := _KN.match(name)) and int(m.group(1)) < 1:
                 raise RnnkitError(f"{name}: the n-gram order must be >= 1, e.g. kn5")
         if len(set(self.models)) != len(self.models):
