@@ -7,6 +7,7 @@ and write a self-contained HTML report (``rnnkit inspect``).
     table = find_cells(rec, text)                        # hypotheses of the text matched to their best cells
 """
 
+from rnnkit.inspect.find import CellMatch, CellTable, find_cells
 from rnnkit.inspect.record import GATE_NAMES, Recording, record, stream
 
-__all__ = ["GATE_NAMES", "Recording", "record", "stream"]
+__all__ = ["GATE_NAMES", "CellMatch", "CellTable", "Recording", "find_cells", "record", "stream"]
