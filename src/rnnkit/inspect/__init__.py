@@ -5,9 +5,22 @@ and write a self-contained HTML report (``rnnkit inspect``).
     from rnnkit.inspect import record, find_cells
     rec = record(open_run("runs/shakespeare"), text)    # h, c, gates (L, D, T, H), next-token predictions
     table = find_cells(rec, text)                        # hypotheses of the text matched to their best cells
+
+Names load on first use, so ``rnnkit.inspect.defaults`` can be read without importing torch.
 """
 
-from rnnkit.inspect.find import CellMatch, CellTable, find_cells
-from rnnkit.inspect.record import GATE_NAMES, Recording, record, stream
+from __future__ import annotations
 
-__all__ = ["GATE_NAMES", "CellMatch", "CellTable", "Recording", "find_cells", "record", "stream"]
+import importlib
+
+_EXPORTS = {"GATE_NAMES": "record", "Recording": "record", "record": "record", "stream": "record",
+            "CellMatch": "find", "CellTable": "find", "find_cells": "find",
+            "Analysis": "report", "analyse": "report", "summary": "report", "write_report": "report"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"rnnkit.inspect.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'rnnkit.inspect' has no attribute {name!r}")
