@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {"GATE_NAMES": "record", "Recording": "record", "record": "record", "stream": "record",
+_EXPORTS = {"GATE_NAMES": "recording", "Recording": "recording", "record": "recording", "stream": "recording",
             "CellMatch": "find", "CellTable": "find", "find_cells": "find",
             "Analysis": "report", "analyse": "report", "summary": "report", "write_report": "report"}
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from rnnkit.errors import RnnkitError
 from rnnkit.inspect.hypotheses import Hypothesis, hypotheses
-from rnnkit.inspect.record import Recording
+from rnnkit.inspect.recording import Recording
 
 CANDIDATES = 16  # units (by |r|) whose AUC is computed for each yes-or-no hypothesis
 

@@ -1,7 +1,7 @@
 """``rnnkit inspect``'s report: read a text with a trained run, fold the recording into figures, and write one
 self-contained HTML page (no network: data, script and styles are inline).
 
-``analyse(run, text)`` streams the recording window by window (``rnnkit.inspect.record.stream``) and keeps
+``analyse(run, text)`` streams the recording window by window (``rnnkit.inspect.recording.stream``) and keeps
 only what the page needs: each unit's value per step (for ``find_cells``), the gate-saturation counts and the
 predictions. ``summary(analysis)`` is its JSON-able digest (for a server); ``write_report`` writes the page.
 """
@@ -26,7 +26,7 @@ from rnnkit.inspect import saturation as sat
 from rnnkit.inspect.defaults import MAX_CHARS
 from rnnkit.inspect.find import CellTable, match_cells
 from rnnkit.inspect.hypotheses import hypotheses
-from rnnkit.inspect.record import WINDOW, stream
+from rnnkit.inspect.recording import WINDOW, stream
 from rnnkit.inspect.surprise import biggest_differences, ngram_losses
 
 CELL_BYTES = 6_000_000  # budget for the cell values in the page, one byte per token per cell

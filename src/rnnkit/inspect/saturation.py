@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.inspect.record import Recording
+from rnnkit.inspect.recording import Recording
 
 LOW, HIGH = 0.1, 0.9
 SIGMOID_GATES = {"lstm": ("i", "f", "o"), "gru": ("r", "z")}

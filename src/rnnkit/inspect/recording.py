@@ -181,7 +181,13 @@ def _equations(cell: str, x_proj: Tensor, previous: Tensor, c0: Tensor | None, w
     return step(x_proj, previous, w_hh, b_hh), None, ()
 
 
-def run_layers(recurrent, x: Tensor, state: list[tuple[Tensor, Tensor | None]] | None):
+def one_layer_modules(recurrent) -> list[torch.nn.RNNBase]:
+    """One torch module per layer of ``recurrent`` (made once per text, reused for every window)."""
+    return [_one_layer(recurrent, layer) for layer in range(recurrent.num_layers)]
+
+
+def run_layers(recurrent, x: Tensor, state: list[tuple[Tensor, Tensor | None]] | None,
+               modules: list[torch.nn.RNNBase] | None = None):
     """All layers and directions of a ``rnnkit.layers.Recurrent`` over x (T, I) in eval mode, with every gate.
 
     Each layer's recurrence runs in torch's fused kernel; then every step's gates and new state are
@@ -190,6 +196,7 @@ def run_layers(recurrent, x: Tensor, state: list[tuple[Tensor, Tensor | None]] |
     for LSTMs). Returns h and c (L, D, T, H) from the equations (c None except for LSTMs), the gates
     {name: (L, D, T, H)}, the top layer's output (T, D*H), the final state in the form of ``state``, and the
     largest difference between the equations' h and the fused kernel's (a few ulp when all is well).
+    ``modules`` are ``one_layer_modules(recurrent)``, made here when not given.
     """
     cell, hidden, num_dirs = recurrent.cell, recurrent.hidden_size, recurrent.num_directions
     zeros = x.new_zeros(hidden)
@@ -198,8 +205,9 @@ def run_layers(recurrent, x: Tensor, state: list[tuple[Tensor, Tensor | None]] |
     hs, cs, gates, final = [], [], [], []
     deviation = 0.0
     layer_input = x  # (T, I), then (T, D*H)
+    modules = modules or one_layer_modules(recurrent)
     for layer in range(recurrent.num_layers):
-        module = _one_layer(recurrent, layer)
+        module = modules[layer]
         starts = state[layer * num_dirs:(layer + 1) * num_dirs]
         h0 = torch.stack([h for h, _ in starts])[:, None]  # (D, 1, H)
         hx = (h0, torch.stack([c for _, c in starts])[:, None]) if cell == "lstm" else h0
@@ -343,12 +351,13 @@ def stream(run, text: str, condition: str | None = None, window: int = WINDOW,
         is_classifier = isinstance(model, SequenceClassifier)
         state = _initial_state(model, plan.label.to(device) if plan.label is not None else None)
         size = len(plan.ids) if is_classifier else window
+        modules = one_layer_modules(recurrent)
         for start in range(0, len(plan.ids), size):
             stop = min(start + size, len(plan.ids))
             ids = torch.as_tensor(plan.ids[start:stop], device=device)  # (W,)
             label = plan.label.to(device) if plan.label is not None else None
             x = _embed(model, ids, label)  # (W, I)
-            h, c, gates, top, state, deviation = run_layers(recurrent, x, state)
+            h, c, gates, top, state, deviation = run_layers(recurrent, x, state, modules)
             rec = Recording(run.task, recurrent.cell, plan.level, plan.tokens[start:stop], plan.ids[start:stop],
                             h, c, gates, plan.vocab, classes=plan.classes, deviation=deviation)
             if is_classifier:
