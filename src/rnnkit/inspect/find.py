@@ -18,6 +18,7 @@ from rnnkit.inspect.hypotheses import Hypothesis, hypotheses
 from rnnkit.inspect.recording import Recording
 
 CANDIDATES = 16  # units (by |r|) whose AUC is computed for each yes-or-no hypothesis
+CHUNK = 8192  # steps summed at a time for the units' means and spreads
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,13 @@ def correlations(values: np.ndarray, hyps: np.ndarray) -> np.ndarray:
     steps = values.shape[0]
     h = hyps - hyps.mean(1, keepdims=True)  # (K, T)
     h /= np.maximum(h.std(1, keepdims=True), 1e-12)
-    mean = values.mean(0, dtype=np.float64)  # (N,)
-    std = np.sqrt(np.maximum((values.astype(np.float64) ** 2).mean(0) - mean ** 2, 0.0))  # (N,)
+    total, squares = np.zeros(values.shape[1]), np.zeros(values.shape[1])
+    for start in range(0, steps, CHUNK):  # float64 sums without a float64 copy of the whole (T, N)
+        block = values[start:start + CHUNK].astype(np.float64)
+        total += block.sum(0)
+        squares += (block * block).sum(0)
+    mean = total / steps  # (N,)
+    std = np.sqrt(np.maximum(squares / steps - mean ** 2, 0.0))  # (N,)
     cov = (h.astype(np.float32) @ values).astype(np.float64) / steps  # (K, N); h sums to 0, so no centring
     return np.where(std > 1e-8, cov / np.maximum(std, 1e-12), 0.0)
 

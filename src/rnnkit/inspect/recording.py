@@ -10,6 +10,7 @@ window into its figures without holding every gate of a 200,000-character text a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +153,19 @@ def _one_layer(recurrent, layer: int) -> torch.nn.RNNBase:
     return module.eval()
 
 
+@contextmanager
+def _one_thread():
+    """Run the block on one intra-op thread. A one-sequence recurrence has a (G*H, H) matrix-vector product per
+    step, too little to split; with several threads each step ends in a barrier, and on a busy machine a
+    thread that is descheduled stalls the rest (measured: 3-10x slower with 2 threads under load)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _scan_cell(f: Tensor, ig: Tensor, c0: Tensor, reverse: bool) -> Tensor:
     """c_t = f_t * c_{t-1} + (i*g)_t for every t of f, ig (T, H) from c0 (H,); right to left if ``reverse``."""
     cs = torch.empty_like(f)
@@ -211,7 +225,8 @@ def run_layers(recurrent, x: Tensor, state: list[tuple[Tensor, Tensor | None]] |
         starts = state[layer * num_dirs:(layer + 1) * num_dirs]
         h0 = torch.stack([h for h, _ in starts])[:, None]  # (D, 1, H)
         hx = (h0, torch.stack([c for _, c in starts])[:, None]) if cell == "lstm" else h0
-        fused, _ = module(layer_input[None], hx)  # (1, T, D*H)
+        with _one_thread():  # a batch of one: threads would only wait for each other at every step
+            fused, _ = module(layer_input[None], hx)  # (1, T, D*H)
         fused = fused[0]  # (T, D*H)
         for direction in range(num_dirs):
             suffix = f"l{layer}" + ("_reverse" if direction else "")
