@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import rnnkit
 from tests.conftest import SHARED_DATA
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "learn.md"
@@ -45,12 +46,17 @@ def test_every_command_and_code_block_of_the_page_runs(tmp_path):
     (shim / "rnnkit").chmod(0o755)
     work = tmp_path / "work"
     work.mkdir()
-    env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ.get('PATH', '')}",
-           "RNNKIT_DATA_DIR": str(SHARED_DATA), "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+    source = str(Path(rnnkit.__file__).resolve().parents[1])  # the rnnkit under test, wherever the blocks run
+    env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ.get('PATH', '')}", "RNNKIT_DATA_DIR": str(SHARED_DATA),
+           "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    transcript = []
     for k, (language, code) in enumerate(blocks()):
         command = ["bash", "-euo", "pipefail", "-c", code] if language == "bash" else [sys.executable, "-c", code]
         done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"block {k} ({language}) failed:\n{code}\n--- stdout\n{done.stdout}\n" \
                                      f"--- stderr\n{done.stderr}"
+        transcript.append(f"--- block {k}\n{done.stdout}{done.stderr}")
     assert (work / "lstm.html").is_file()
+    if os.environ.get("RNNKIT_SHOW_LEARN"):  # to read what the page's blocks print
+        print("\n".join(transcript))
