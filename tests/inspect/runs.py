@@ -14,10 +14,11 @@ from tests.tasks.test_conditional_lm import tiny_config as conditional_config
 QUIET = dict(show_progress=False, log=lambda *_: None)
 
 
-def lm_run(corpus: Path, out: Path, cell: str = "lstm", max_steps: int = 2, **model):
-    """A 2-layer char LM of ``cell`` trained for ``max_steps`` steps, opened."""
+def lm_run(corpus: Path, out: Path, cell: str = "lstm", max_steps: int = 2, level: str = "char", **model):
+    """A 2-layer LM of ``cell`` (characters or words) trained for ``max_steps`` steps, opened."""
     config = tiny_config(corpus, max_steps=max_steps, eval_every=max_steps)
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, cell=cell, **model))
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, level=level),
+                                 model=dataclasses.replace(config.model, cell=cell, **model))
     train("lm", config, out, **QUIET)
     return open_run(out)
 

@@ -115,3 +115,19 @@ def test_an_empty_text_or_unknown_characters_are_refused(corpus, tmp_path):
         record(run, "")
     with pytest.raises(RnnkitError, match="never saw"):
         record(run, "ANNA: \u00e9t\u00e9")
+
+
+def test_a_word_level_model_is_read_word_by_word(tmp_path):
+    from rnnkit.inspect import find_cells
+
+    script = "".join(f"{name}: the {thing} is red.\n" for name in ("JERRY", "GEORGE", "ELAINE")
+                     for thing in ("soup", "car", "door")) * 20
+    (tmp_path / "script.txt").write_text(script, encoding="utf-8")
+    run = lm_run(tmp_path / "script.txt", tmp_path / "run", level="word")
+    text = "JERRY: the car is red.\nGEORGE: the soup is red.\n"
+    rec = record(run, text)
+    assert rec.level == "word" and "".join(rec.tokens) == text
+    assert rec.tokens[:3] == ["JERRY", ":", " the"] and rec.h.shape[2] == len(rec.tokens) == len(rec.loss)
+    assert all(0 <= i < len(rec.vocab) for i in rec.top_ids.reshape(-1))
+    found = {m.hypothesis for m in find_cells(rec)}
+    assert {"speaker tag", "sentence position", "capital"} <= found
