@@ -1,10 +1,13 @@
 """Record what a trained recurrent network does as it reads a text: every layer's states and gates, step by step.
 
-``record(run, text)`` runs the cell equations of ``rnnkit.cells.functional`` one step at a time with the
-model's own weights (the explicit path, so the gates are visible) and returns a ``Recording``: h, c (LSTM),
-each gate, the next-token predictions and the loss of the real next token at every step. A long text is
-read in windows with the state carried from one to the next (``stream``), so the report can fold each
-window into its figures without holding every gate of a 200,000-character text at once.
+``record(run, text)`` returns a ``Recording``: h, c (LSTM), each gate, the next-token predictions and the loss
+of the real next token at every step, for every layer and direction. Each layer's recurrence runs in torch's
+fused kernel; every step is then recomputed from the cell equations of ``rnnkit.cells.functional`` with the
+model's own weights, starting from the previous step's state (all steps in one batched call, since the
+previous states are known), and the h it gives is checked against the kernel's (``Recording.deviation``;
+the tests check it against the model's own forward in fp64). A long text is read in windows with the state
+carried from one to the next (``stream``), so the report can fold each window into its figures without
+holding every gate of a 200,000-character text at once.
 """
 
 from __future__ import annotations
@@ -334,11 +337,9 @@ def _initial_state(model, label: Tensor | None):
 
 def _readout(model, top: Tensor) -> Tensor:
     """Next-token logits (T, V) from the top layer's outputs (T, H)."""
-    if isinstance(model, LanguageModel):
-        if model.project is not None:
-            top = model.project(top)  # (T, E)
-        return model.decoder(top)
-    return model.decoder(top)
+    if isinstance(model, LanguageModel) and model.project is not None:
+        top = model.project(top)  # (T, E)
+    return model.decoder(top)  # (T, V)
 
 
 def _check_text(text: str) -> None:
