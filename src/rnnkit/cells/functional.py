@@ -23,6 +23,14 @@ def rnn_relu_step(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor 
     return torch.relu(x_proj + F.linear(h, weight_hh, bias_hh))
 
 
+def lstm_gates(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None
+               ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The four LSTM gates (i, f, g, o), each (B, H), from x_proj (B, 4H) and h (B, H); see ``lstm_step``."""
+    gates = x_proj + F.linear(h, weight_hh, bias_hh)  # (B, 4H)
+    i, f, g, o = gates.chunk(4, dim=-1)  # each (B, H)
+    return torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+
+
 def lstm_step(
     x_proj: Tensor, state: tuple[Tensor, Tensor], weight_hh: Tensor, bias_hh: Tensor | None
 ) -> tuple[Tensor, Tensor]:
@@ -38,12 +46,21 @@ def lstm_step(
         h_t = o * tanh(c_t)             (the short-term memory / output)
     """
     h, c = state
-    gates = x_proj + F.linear(h, weight_hh, bias_hh)  # (B, 4H)
-    i, f, g, o = gates.chunk(4, dim=-1)  # each (B, H)
-    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    i, f, g, o = lstm_gates(x_proj, h, weight_hh, bias_hh)  # each (B, H)
     c_next = f * c + i * g  # (B, H)
     h_next = o * torch.tanh(c_next)  # (B, H)
     return h_next, c_next
+
+
+def gru_gates(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None
+              ) -> tuple[Tensor, Tensor, Tensor]:
+    """The GRU's reset gate r, update gate z and candidate n, each (B, H); see ``gru_step``."""
+    h_proj = F.linear(h, weight_hh, bias_hh)  # (B, 3H)
+    x_r, x_z, x_n = x_proj.chunk(3, dim=-1)
+    h_r, h_z, h_n = h_proj.chunk(3, dim=-1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    return r, z, torch.tanh(x_n + r * h_n)
 
 
 def gru_step(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None) -> Tensor:
@@ -57,10 +74,5 @@ def gru_step(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | Non
         n = tanh(W_in x + b_in + r * (W_hn h + b_hn))   candidate
         h_t = (1 - z) * n + z * h_{t-1}
     """
-    h_proj = F.linear(h, weight_hh, bias_hh)  # (B, 3H)
-    x_r, x_z, x_n = x_proj.chunk(3, dim=-1)
-    h_r, h_z, h_n = h_proj.chunk(3, dim=-1)
-    r = torch.sigmoid(x_r + h_r)
-    z = torch.sigmoid(x_z + h_z)
-    n = torch.tanh(x_n + r * h_n)
+    _, z, n = gru_gates(x_proj, h, weight_hh, bias_hh)
     return (1 - z) * n + z * h
