@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-MODULES = ("lm", "seq2seq", "conditional_lm", "ngram", "classify", "forecast", "word2vec", "compare")
+MODULES = ("lm", "seq2seq", "conditional_lm", "ngram", "classify", "forecast", "word2vec", "compare", "serve")
 
 
 def load_all() -> list[ModuleType]:
