@@ -9,6 +9,7 @@ OpenAI-style JSON error naming the limit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -109,16 +110,18 @@ class _Stream:
 def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: str | None = None,
                cors: str | None = None, batching: bool = True) -> FastAPI:
     """The API over ``runs`` (model name -> opened ``Run``)."""
-    app = FastAPI(title="rnnkit serve", version="1", description="Trained rnnkit runs over HTTP.")
     models = {name: Served(name, run, 256 if batching else 1) for name, run in runs.items()}
-    counter = {"active": 0}
-    app.state.models = models
 
-    @app.on_event("shutdown")
-    def _close() -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
         for served in models.values():
             if served.scheduler is not None:
                 served.scheduler.close()
+
+    app = FastAPI(title="rnnkit serve", version="1", description="Trained rnnkit runs over HTTP.", lifespan=lifespan)
+    counter = {"active": 0}
+    app.state.models = models
 
     class Guard(BaseHTTPMiddleware):
         async def dispatch(self, request: Request, call_next):
