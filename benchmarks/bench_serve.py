@@ -38,8 +38,8 @@ def free_port() -> int:
 def make_run(out: Path, hidden: int, layers: int) -> Path:
     from rnnkit.config import TrainConfig
     from rnnkit.models import LanguageModelConfig
-    from rnnkit.tasks.lm import DataConfig, RunConfig
     from rnnkit.runs import train
+    from rnnkit.tasks.lm import DataConfig, RunConfig
 
     data = Path(os.environ.get("RNNKIT_DATA_DIR", "/work/shared/data")) / "tinyshakespeare" / "input.txt"
     text = out / "text.txt"
@@ -191,16 +191,17 @@ def main() -> int:
                           f"errors={r['errors']} 429s={r['429s']}", flush=True)
                 if batching and args.soak:
                     s = asyncio.run(soak(server, model, args.soak_requests))
+                    good = 500 not in s["statuses"] and s["active_after"] == 0 and s["rss_growth_mb"] < 50
                     print(f"soak: statuses={s['statuses']} active_after={s['active_after']} "
-                          f"rss_growth_mb={s['rss_growth_mb']:.1f} "
-                          f"{'OK' if 500 not in s['statuses'] and s['active_after'] == 0 and s['rss_growth_mb'] < 50 else 'FAIL'}")
+                          f"rss_growth_mb={s['rss_growth_mb']:.1f} {'OK' if good else 'FAIL'}")
                     ok = httpx.get(f"{server.base}/healthz").status_code == 200
                     print(f"soak: server still answering: {ok}")
             finally:
                 server.stop()
         if (True, 1) in table and (True, 32) in table:
             one, many = table[(True, 1)], table[(True, 32)]
-            print(f"throughput ratio 32 streams / 1 stream: {many['chars_per_s'] / one['chars_per_s']:.2f} (want >= 15)")
+            ratio = many["chars_per_s"] / one["chars_per_s"]
+            print(f"throughput ratio 32 streams / 1 stream: {ratio:.2f} (want >= 15)")
             print(f"p99 inter-token latency ratio 32 / 1: {many['itl_p99'] / one['itl_p99']:.2f} (want < 3)")
     return 0
 

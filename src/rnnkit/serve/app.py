@@ -28,9 +28,17 @@ from rnnkit.errors import RnnkitError
 from rnnkit.runs.predictors import Classifier, Forecaster, TextGenerator, Translator, WordVectors
 from rnnkit.serve.limits import DEFAULT_LIMITS, Limits
 from rnnkit.serve.scheduler import Job, Scheduler
-from rnnkit.serve.schemas import (ClassifyRequest, ClassifyResponse, CompletionRequest, CompletionResponse,
-                                  ForecastRequest, SimilarRequest, SimilarResponse, TranslateRequest,
-                                  TranslateResponse)
+from rnnkit.serve.schemas import (
+    ClassifyRequest,
+    ClassifyResponse,
+    CompletionRequest,
+    CompletionResponse,
+    ForecastRequest,
+    SimilarRequest,
+    SimilarResponse,
+    TranslateRequest,
+    TranslateResponse,
+)
 
 log = logging.getLogger("rnnkit")
 KINDS = ((TextGenerator, "generator"), (Classifier, "classifier"), (Forecaster, "forecaster"),

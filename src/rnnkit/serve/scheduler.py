@@ -200,7 +200,7 @@ class Scheduler:
                     state, logits = None, None
                     continue
                 rows = torch.tensor(keep, device=self.device)
-                state = _map_state(state, lambda s: s.index_select(1, rows))  # (L, B', H)
+                state = _map_state(state, lambda s, rows=rows: s.index_select(1, rows))  # (L, B', H)
                 next_ids = next_ids.index_select(0, rows)
             with torch.inference_mode():
                 out, state = self.model(next_ids[:, None], state)  # (B, 1, V): one step for every row
