@@ -53,7 +53,8 @@ def serve(args: argparse.Namespace) -> int:
 
         from rnnkit.serve.app import create_app
     except ImportError as e:
-        raise RnnkitError(f"serving needs FastAPI and uvicorn ({e.name} is missing): pip install 'rnnkit[serve]'") from None
+        raise RnnkitError(f"serving needs FastAPI and uvicorn ({e.name} is missing): "
+                          "pip install 'rnnkit[serve]'") from None
     from dataclasses import replace
 
     from rnnkit.runs import open_run
