@@ -109,3 +109,10 @@ def test_api_key_is_required_when_set(runs):
         assert c.get("/v1/models").status_code == 401
         assert c.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert c.get("/").status_code == 200
+
+
+def test_binding_a_public_address_without_a_key_is_refused_in_one_line(runs, capsys):
+    from tests.conftest import cli
+
+    code, _, err = cli("serve", str(runs["shakes"].path), "--host", "0.0.0.0", capsys=capsys)
+    assert code == 2 and err.count("\n") == 1 and "refusing to bind 0.0.0.0 without a key" in err
