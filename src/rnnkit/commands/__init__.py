@@ -20,7 +20,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-MODULES = ("lm", "seq2seq", "conditional_lm", "ngram", "classify", "forecast", "word2vec", "compare", "inspect")
+MODULES = ("lm", "seq2seq", "conditional_lm", "ngram", "classify", "forecast", "word2vec", "compare", "inspect",
+           "serve")
 
 
 def load_all() -> list[ModuleType]:

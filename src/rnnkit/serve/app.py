@@ -1,0 +1,417 @@
+"""The FastAPI application: ``create_app(runs, limits, api_key, cors)``.
+
+Language-model runs generate through a continuously batched ``Scheduler``; other text generators
+(n-gram, conditional LM) generate one request at a time in a worker thread; classifiers, forecasters,
+translators and word vectors answer directly. Every cap in ``Limits`` answers 413/422/429 with an
+OpenAI-style JSON error naming the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+import uuid
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from rnnkit.errors import RnnkitError
+from rnnkit.runs.predictors import Classifier, Forecaster, TextGenerator, Translator, WordVectors
+from rnnkit.serve.limits import DEFAULT_LIMITS, Limits
+from rnnkit.serve.scheduler import Job, Scheduler
+from rnnkit.serve.schemas import (
+    ClassifyRequest,
+    ClassifyResponse,
+    CompletionRequest,
+    CompletionResponse,
+    ForecastRequest,
+    SimilarRequest,
+    SimilarResponse,
+    TranslateRequest,
+    TranslateResponse,
+)
+
+log = logging.getLogger("rnnkit")
+KINDS = ((TextGenerator, "generator"), (Classifier, "classifier"), (Forecaster, "forecaster"),
+         (Translator, "translator"), (WordVectors, "vectors"))
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param = status, message, type_, param
+
+
+def _error(status: int, message: str, type_: str = "invalid_request_error", param: str | None = None):
+    return JSONResponse({"error": {"message": message, "type": type_, "param": param}}, status_code=status)
+
+
+class Served:
+    """One run behind the API: its predictor, kind and (for char/word LMs) its scheduler."""
+
+    def __init__(self, name: str, run: Any, max_batch: int):
+        self.name, self.run = name, run
+        self.predictor = run.predictor()
+        self.kind = next((k for proto, k in KINDS if isinstance(self.predictor, proto)), "unknown")
+        self.scheduler = Scheduler(run.model, name, max_batch) if run.task == "lm" else None
+        self.lock = threading.Lock()  # one request at a time for the unbatched generators
+
+
+def _prompt_ids(vocab: Any, prompt: str) -> tuple[np.ndarray, bool]:
+    """(ids (T0,), whether they are a seed token left out of the text)."""
+    unknown = vocab.unknown(prompt)
+    if unknown:
+        raise ApiError(422, f"prompt holds symbols the model does not know: {unknown[:5]!r}", param="prompt")
+    if prompt:
+        return np.asarray(vocab.encode(prompt), dtype=np.int64), False
+    if not vocab.unknown("\n"):
+        return np.asarray(vocab.encode("\n"), dtype=np.int64), True
+    return np.zeros(1, dtype=np.int64), True
+
+
+class _Stream:
+    """One choice being generated: pieces flow from a worker thread onto an asyncio queue."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stops: list[str]):
+        self.loop, self.stops = loop, stops
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.text = ""
+        self.tokens = 0
+        self.finish_reason = "length"
+        self.job: Job | None = None
+        self.cancelled = threading.Event()
+
+    def piece(self, piece: str) -> bool:
+        """Add ``piece``; False once a stop string is reached (the text is cut before it)."""
+        self.tokens += 1
+        before = len(self.text)
+        self.text += piece
+        for stop in self.stops:
+            at = self.text.find(stop, max(0, before - len(stop)))
+            if at >= 0:
+                self.text = self.text[:at]
+                self.loop.call_soon_threadsafe(self.queue.put_nowait, ("piece", self.text[before:at]
+                                                                       if at > before else ""))
+                return False
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, ("piece", piece))
+        return True
+
+    def done(self, reason: str) -> None:
+        self.finish_reason = reason if reason != "cancelled" else "stop"
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, ("done", reason))
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        if self.job is not None:
+            self.job.cancel()
+
+
+def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: str | None = None,
+               cors: str | None = None, batching: bool = True) -> FastAPI:
+    """The API over ``runs`` (model name -> opened ``Run``)."""
+    models = {name: Served(name, run, 256 if batching else 1) for name, run in runs.items()}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        for served in models.values():
+            if served.scheduler is not None:
+                served.scheduler.close()
+
+    app = FastAPI(title="rnnkit serve", version="1", description="Trained rnnkit runs over HTTP.", lifespan=lifespan)
+    counter = {"active": 0}
+    app.state.models = models
+
+    class Guard(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next):
+            if api_key and request.url.path not in ("/", "/static/app.js", "/static/style.css") and \
+                    request.headers.get("authorization") != f"Bearer {api_key}":
+                return _error(401, "missing or wrong API key: send 'Authorization: Bearer KEY'",
+                              "authentication_error")
+            length = request.headers.get("content-length")
+            if length is not None:
+                try:
+                    too_big = int(length) > limits.max_body_bytes
+                except ValueError:
+                    return _error(400, "bad Content-Length header")
+                if too_big:
+                    return _error(413, f"request body over max_body_bytes={limits.max_body_bytes}",
+                                  param="max_body_bytes")
+            return await call_next(request)
+
+    app.add_middleware(Guard)
+    if cors:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=[cors], allow_methods=["*"], allow_headers=["*"])
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return _error(exc.status, exc.message, exc.type, exc.param)
+
+    @app.exception_handler(RnnkitError)
+    async def _rnnkit_error(request: Request, exc: RnnkitError):
+        return _error(422, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+        return _error(422, f"{param or 'body'}: {first.get('msg', 'invalid request')}", param=param)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception):
+        log.exception("serve: unexpected error")
+        return _error(500, "internal error (a bug in rnnkit serve; see the server log)", "server_error")
+
+    def model_of(name: str, kind: str) -> Served:
+        served = models.get(name)
+        if served is None:
+            raise ApiError(404, f"unknown model {name!r}; GET /v1/models lists {sorted(models)}", param="model")
+        if served.kind != kind:
+            raise ApiError(422, f"model {name!r} is a {served.kind}, not a {kind}", param="model")
+        return served
+
+    def check(value: int, cap: int, name: str, param: str) -> None:
+        if value > cap:
+            raise ApiError(422, f"{param}={value} is over the limit {name}={cap}", param=param)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse(resources.files("rnnkit.serve").joinpath("static/index.html").read_text())
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        types = {"app.js": "text/javascript", "style.css": "text/css"}
+        if name not in types:
+            raise ApiError(404, f"no static file {name!r}")
+        return Response(resources.files("rnnkit.serve").joinpath(f"static/{name}").read_text(), media_type=types[name])
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        """Liveness and the number of active generation streams."""
+        return {"status": "ok", "active_streams": counter["active"], "models": len(models)}
+
+    @app.get("/v1/models")
+    def list_models() -> dict:
+        """The served models and their kinds."""
+        data = []
+        for name, s in models.items():
+            entry = {"id": name, "object": "model", "owned_by": "rnnkit", "task": s.run.task, "kind": s.kind}
+            if s.kind == "classifier":
+                entry["classes"] = list(s.predictor.classes)
+            data.append(entry)
+        return {"object": "list", "data": data}
+
+    def start(served: Served, req: CompletionRequest, index: int, loop) -> _Stream:
+        stops = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
+        stream = _Stream(loop, [s for s in stops if s])
+        seed = None if req.seed is None else req.seed + index
+        greedy = req.temperature == 0
+        if served.scheduler is not None:
+            if req.condition is not None:
+                raise ApiError(422, "this is an unconditioned language model; drop condition", param="condition")
+            vocab = served.run.vocab
+            ids, seeded = _prompt_ids(vocab, req.prompt)
+            make = getattr(vocab, "stream_decoder", None)
+            piece_of = make(ids[:0] if seeded else ids) if make else (lambda i: vocab.decode([i]))
+            job = Job(ids, req.max_tokens, emit=lambda i: stream.piece(piece_of(i)), done=stream.done,
+                      temperature=req.temperature if not greedy else 1.0, top_k=req.top_k, top_p=req.top_p,
+                      greedy=greedy, seed=seed)
+            stream.job = job
+            served.scheduler.submit(job)
+        else:
+            from rnnkit.generate import SamplingConfig
+
+            cfg = SamplingConfig(length=req.max_tokens, temperature=req.temperature if not greedy else 1.0,
+                                 top_k=req.top_k, top_p=req.top_p, greedy=greedy, seed=seed)
+
+            class _Stop(Exception):
+                pass
+
+            def on_piece(piece: str) -> None:
+                if stream.cancelled.is_set() or not stream.piece(piece):
+                    raise _Stop
+
+            def work() -> None:
+                reason = "length"
+                with served.lock:
+                    try:
+                        served.predictor.generate(req.prompt, cfg, stream=on_piece, condition=req.condition)
+                    except _Stop:
+                        reason = "cancelled" if stream.cancelled.is_set() else "stop"
+                    except RnnkitError as e:
+                        loop.call_soon_threadsafe(stream.queue.put_nowait, ("error", str(e)))
+                        reason = "cancelled"
+                    except Exception:
+                        log.exception("serve: generation failed")
+                        reason = "cancelled"
+                stream.done(reason)
+
+            threading.Thread(target=work, daemon=True).start()
+        return stream
+
+    def open_streams(req: CompletionRequest) -> list[_Stream]:
+        served = model_of(req.model, "generator")
+        check(req.max_tokens, limits.max_tokens, "max_tokens", "max_tokens")
+        check(req.n, limits.max_n, "max_n", "n")
+        check(len(req.prompt), limits.max_prompt_chars, "max_prompt_chars", "prompt")
+        if req.top_p is not None and not 0 < req.top_p <= 1:
+            raise ApiError(422, "top_p must be in (0, 1]", param="top_p")
+        if counter["active"] + req.n > limits.max_streams:
+            raise ApiError(429, f"too many concurrent streams: max_streams={limits.max_streams}; retry later",
+                           "rate_limit_error", "max_streams")
+        loop = asyncio.get_running_loop()
+        counter["active"] += req.n
+        streams: list[_Stream] = []
+        try:
+            for i in range(req.n):
+                streams.append(start(served, req, i, loop))
+        except BaseException:
+            counter["active"] -= req.n
+            for s in streams:
+                s.cancel()
+            raise
+        return streams
+
+    @app.post("/v1/completions", response_model=CompletionResponse,
+              responses={200: {"content": {"text/event-stream": {}}}})
+    async def completions(req: CompletionRequest, request: Request):
+        """OpenAI-compatible text completion; ``stream: true`` answers server-sent events ending ``[DONE]``."""
+        streams = open_streams(req)
+        ident, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        finished = [False] * len(streams)
+
+        def release(i: int) -> None:
+            if not finished[i]:
+                finished[i] = True
+                counter["active"] -= 1
+
+        if not req.stream:
+            try:
+                errors = []
+                for i, s in enumerate(streams):
+                    while True:
+                        kind, value = await s.queue.get()
+                        if kind == "error":
+                            errors.append(value)
+                        if kind == "done":
+                            release(i)
+                            break
+                if errors:
+                    raise ApiError(422, errors[0])
+            finally:
+                for i, s in enumerate(streams):
+                    s.cancel()
+                    release(i)
+            choices = [{"text": s.text, "index": i, "finish_reason": s.finish_reason} for i, s in enumerate(streams)]
+            used = sum(s.tokens for s in streams)
+            prompt_tokens = len(req.prompt)
+            return {"id": ident, "object": "text_completion", "created": created, "model": req.model,
+                    "choices": choices,
+                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": used,
+                              "total_tokens": prompt_tokens + used}}
+
+        async def events():
+            try:
+                merged: asyncio.Queue = asyncio.Queue()
+
+                async def pump(i: int, s: _Stream) -> None:
+                    while True:
+                        item = await s.queue.get()
+                        await merged.put((i, *item))
+                        if item[0] == "done":
+                            return
+
+                pumps = [asyncio.create_task(pump(i, s)) for i, s in enumerate(streams)]
+                left = len(streams)
+                while left:
+                    i, kind, value = await merged.get()
+                    text, reason = "", None
+                    if kind == "piece":
+                        text = value
+                        while not merged.empty():  # the client is slower than the model: send a group
+                            j, k2, v2 = merged._queue[0]
+                            if j != i or k2 != "piece":
+                                break
+                            merged.get_nowait()
+                            text += v2
+                    elif kind == "done":
+                        release(i)
+                        left -= 1
+                        reason = streams[i].finish_reason
+                    else:
+                        yield f"data: {json.dumps({'error': {'message': value, 'type': 'invalid_request_error'}})}\n\n"
+                        continue
+                    chunk = {"id": ident, "object": "text_completion", "created": created, "model": req.model,
+                             "choices": [{"text": text, "index": i, "finish_reason": reason}]}
+                    yield f"data: {json.dumps(chunk)}\n\n"
+                yield "data: [DONE]\n\n"
+                for p in pumps:
+                    p.cancel()
+            finally:
+                for i, s in enumerate(streams):
+                    s.cancel()
+                    release(i)
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/v1/classify", response_model=ClassifyResponse)
+    def classify(req: ClassifyRequest) -> dict:
+        """Label and class probabilities of each text."""
+        served = model_of(req.model, "classifier")
+        check(len(req.texts), limits.max_texts, "max_texts", "texts")
+        for t in req.texts:
+            check(len(t), limits.max_prompt_chars, "max_prompt_chars", "texts")
+        if not req.texts:
+            raise ApiError(422, "texts must hold at least one text", param="texts")
+        p = served.predictor
+        proba = np.asarray(p.predict_proba(req.texts), dtype=float)  # (N, C)
+        return {"model": req.model, "classes": list(p.classes),
+                "labels": [p.classes[int(i)] for i in proba.argmax(axis=1)], "probabilities": proba.tolist()}
+
+    @app.post("/v1/forecast")
+    def forecast(req: ForecastRequest) -> dict:
+        """Point forecast (H, T) and, when trained, quantile forecasts (H, T, Q) after the history."""
+        served = model_of(req.model, "forecaster")
+        if req.horizon is not None:
+            check(req.horizon, limits.max_horizon, "max_horizon", "horizon")
+        if req.history is not None:
+            check(len(req.history), limits.max_prompt_chars, "max_prompt_chars", "history")
+            if not all(np.isfinite(req.history)):
+                raise ApiError(422, "history must hold finite numbers", param="history")
+        history = np.asarray(req.history, dtype=float) if req.history is not None else None
+        f = served.predictor.forecast(req.horizon, history)
+        out = {"model": req.model, "targets": list(f.target_names), "times": [str(t) for t in f.times],
+               "point": np.asarray(f.point).tolist(), "levels": list(f.levels),
+               "quantiles": None if f.quantiles is None else np.asarray(f.quantiles).tolist()}
+        return out
+
+    @app.post("/v1/translate", response_model=TranslateResponse)
+    def translate(req: TranslateRequest) -> dict:
+        """Output text and length-normalised log-probability of each source (greedy for beam 1)."""
+        served = model_of(req.model, "translator")
+        check(len(req.sources), limits.max_texts, "max_texts", "sources")
+        check(req.beam, limits.max_beam, "max_beam", "beam")
+        for t in req.sources:
+            check(len(t), limits.max_prompt_chars, "max_prompt_chars", "sources")
+        results = served.predictor.translate(req.sources, beam=req.beam) if req.sources else []
+        return {"model": req.model, "outputs": [r[0] for r in results], "scores": [float(r[1]) for r in results]}
+
+    @app.post("/v1/similar", response_model=SimilarResponse)
+    def similar(req: SimilarRequest) -> dict:
+        """Nearest words by cosine similarity."""
+        served = model_of(req.model, "vectors")
+        check(req.topn, limits.max_topn, "max_topn", "topn")
+        return {"model": req.model, "similar": [(w, float(s)) for w, s in served.predictor.similar(req.word, req.topn)]}
+
+    return app
