@@ -49,3 +49,14 @@ def test_origins_stay_inside_the_history_and_short_series_fall_back():
     assert all(c >= 24 for c in origins_for(40, 12, 12))
     sel = select_forecast(AIR[:10], 12, 12)
     assert sel.choice == "seasonal_naive" and sel.forecast.shape == (12, 1)
+
+
+@pytest.mark.parametrize("method", ["theta", "comb"])
+def test_theta_and_comb_beat_seasonal_naive_on_air_passengers(method):
+    from rnnkit.tasks.forecast.baselines import forecast_metrics
+
+    history, actual = AIR[:-12, None], AIR[-12:, None]
+    forecast = baseline_forecast(method, history, 12, 12)
+    assert forecast.shape == (12, 1) and np.isfinite(forecast).all()
+    snaive = forecast_metrics(actual, baseline_forecast("seasonal_naive", history, 12, 12), history, 12)["MASE"]
+    assert forecast_metrics(actual, forecast, history, 12)["MASE"] < snaive

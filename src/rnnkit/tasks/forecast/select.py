@@ -16,7 +16,7 @@ import numpy as np
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks.forecast.baselines import baseline_forecast, forecast_metrics
 
-CANDIDATES = ("seasonal_naive", "drift", "ets", "arima")
+CANDIDATES = ("seasonal_naive", "drift", "ets", "arima", "theta", "comb")
 COMBINE_K = 3  # combinations average the best k candidates by validation MASE
 ORIGINS = 3  # rolling origins, each ``horizon`` apart, ending at the end of the history
 
