@@ -82,9 +82,36 @@ def test_bad_csvs_give_one_line_errors(monthly_csv, tmp_path, capsys, case, expe
 
 
 def test_horizon_longer_than_the_series_allows_is_one_line(tmp_path, capsys):
-    code, _, err = cli("train", "forecast", "--data", "airline", "--horizon", 60, "--out", tmp_path / "run",
+    code, _, err = cli("train", "forecast", "--data", "airline", "--horizon", 70, "--out", tmp_path / "run",
                        *TINY_CLI, capsys=capsys)
-    assert "--horizon 60 is too long for airline (144 points)" in one_line_error(code, err)
+    assert "--horizon 70 is too long for airline (144 points)" in one_line_error(code, err)
+
+
+@pytest.mark.parametrize("freq,points,season", [("MS", 36, 12), ("YS", 40, 1)])
+def test_short_series_train_with_defaults(tmp_path, capsys, freq, points, season):
+    """A 36-point monthly and a 40-point annual series train with default lengths (issue 15: adaptive defaults)."""
+    rng = np.random.default_rng(0)
+    steps = np.arange(points)
+    values = 100 + steps + 10 * np.sin(2 * np.pi * steps / 12) * (season > 1) + rng.normal(0, 1, points)
+    path = write(tmp_path, pd.DataFrame({"date": pd.date_range("1990-01-01", periods=points, freq=freq),
+                                         "y": values}), "short.csv")
+    code, _, err = cli("train", "forecast", "--data", path, *TINY_CLI, "--out",
+                       tmp_path / "run", capsys=capsys)
+    assert code == 0, err
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
+    assert 1 <= config["input_len"] <= 36 and config["input_len"] >= season
+    fm = open_run(tmp_path / "run").predictor()
+    assert fm.config.data.input_len == config["input_len"]
+
+
+def test_the_too_long_refusal_names_flags_that_work(tmp_path, capsys):
+    code, _, err = cli("train", "forecast", "--data", "airline", "--horizon", 70, "--out", tmp_path / "run",
+                       capsys=capsys)
+    line = one_line_error(code, err)
+    assert "--holdout 0" in line and "--val-size 0" in line
+    code, _, err = cli("train", "forecast", "--data", "airline", "--horizon", 70, "--holdout", 0, "--val-size", 0,
+                       *TINY_CLI, "--out", tmp_path / "run", capsys=capsys)
+    assert code == 0, err
 
 
 def test_fill_and_sort_repair_what_they_are_asked_to(monthly_csv, tmp_path):

@@ -61,9 +61,10 @@ HELP = {
     "--fill": "fill missing values: none (default: an error naming the rows), ffill, bfill, interpolate, zero",
     "--scaler": "standard, minmax or none; fitted on the training part only",
     "--horizon": "steps to forecast",
-    "--input-len": "past points the model reads",
+    "--input-len": "past points the model reads (default: 36, shorter where a short series needs it)",
     "--holdout": "last points held out for 'rnnkit eval' (default: the horizon; 0 trains on everything)",
-    "--val-size": "points before the holdout used for validation/early stopping (default: one season)",
+    "--val-size": "points before the holdout used for validation/early stopping (default: one season; 0 on a "
+                  "series too short for one)",
     "--calibration-windows": "with --quantiles: validation-sized windows before the holdout, each forecast by a "
                              "model trained before it, that calibrate the intervals (default 3)",
     "--mode": "direct (default: encoder + multi-horizon head) or autoregressive (one step, fed back)",

@@ -60,6 +60,8 @@ class SeriesConfig:
     held out for ``rnnkit eval``; of the rest, the last ``val_size`` points are targets for validation
     and early stopping (default: one season, at most the horizon; the horizon for series without a
     season; on air passengers a 12-month tail leaves 61 training windows where 36 months would leave 13).
+    Unset, ``input_len`` and ``val_size`` follow the series' length (``tasks.forecast.model.adaptive_lengths``):
+    36 points of input at most, shorter (and no validation tail) where a short series needs it.
     The scaler is fitted on what is left: the training part only. With quantiles, the outer quantiles
     are calibrated on ``calibration_windows`` validation-sized tails ending at the holdout, each
     forecast by a model trained only on what came before it (see ``tasks.forecast.calibrate_intervals``).
@@ -76,7 +78,7 @@ class SeriesConfig:
     scaler: str = "standard"
     log: bool = False
     horizon: int = 12
-    input_len: int = 36
+    input_len: int | None = None  # None: adaptive, INPUT_LEN_CAP at most (see tasks.forecast.model.adaptive_lengths)
     holdout: int | None = None
     val_size: int | None = None
     calibration_windows: int = 3  # rolling origins for the conformal interval correction (1: validation tail)
@@ -105,7 +107,7 @@ class SeriesConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""
         checks = [
             (self.horizon >= 1, f"--horizon must be >= 1, got {self.horizon}"),
-            (self.input_len >= 1, f"--input-len must be >= 1, got {self.input_len}"),
+            (self.input_len is None or self.input_len >= 1, f"--input-len must be >= 1, got {self.input_len}"),
             (self.holdout is None or self.holdout >= 0, f"--holdout must be >= 0, got {self.holdout}"),
             (self.val_size is None or self.val_size >= 0, f"--val-size must be >= 0, got {self.val_size}"),
             (self.season is None or self.season >= 1, f"--season must be >= 1, got {self.season}"),

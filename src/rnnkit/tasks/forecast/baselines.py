@@ -121,13 +121,50 @@ def arima(history: np.ndarray, horizon: int, season: int = 1) -> np.ndarray:
         return np.asarray(fit.forecast(horizon), dtype=np.float64)
 
 
-FUNCTIONS = {"naive": naive, "seasonal_naive": seasonal_naive, "drift": drift, "ets": ets, "arima": arima}
+def _deseasonalise(history: np.ndarray, horizon: int, season: int) -> tuple[np.ndarray, np.ndarray]:
+    """(history / seasonal index, the index over the next ``horizon`` steps): classical multiplicative
+    decomposition as in the M4 benchmarks, where there are two seasons of positive data; else ones."""
+    if season <= 1 or len(history) < 2 * season or (history <= 0).any():
+        return history, np.ones(horizon)
+    sm = _statsmodels()
+    index = sm.tsa.seasonal_decompose(history, model="multiplicative", period=season).seasonal  # (N,)
+    return history / index, np.resize(index[len(history) - season:], horizon)
+
+
+def theta(history: np.ndarray, horizon: int, season: int = 1) -> np.ndarray:
+    """The Theta method (Assimakopoulos & Nikolopoulos 2000; statsmodels' ThetaModel), deseasonalised first."""
+    _statsmodels()
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    adjusted, index = _deseasonalise(history, horizon, season)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ThetaModel(adjusted, period=1, deseasonalize=False).fit()
+    return np.asarray(fit.forecast(horizon), dtype=np.float64) * index
+
+
+def comb(history: np.ndarray, horizon: int, season: int = 1) -> np.ndarray:
+    """M4's "Comb" benchmark: the mean of SES, Holt and damped Holt on the deseasonalised series."""
+    sm = _statsmodels()
+    adjusted, index = _deseasonalise(history, horizon, season)
+    forecasts = []
+    for trend, damped in ((None, False), ("add", False), ("add", True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = sm.tsa.ExponentialSmoothing(adjusted, trend=trend, damped_trend=damped,
+                                              initialization_method="estimated").fit()
+        forecasts.append(np.asarray(fit.forecast(horizon), dtype=np.float64))
+    return np.mean(forecasts, axis=0) * index
+
+
+FUNCTIONS = {"naive": naive, "seasonal_naive": seasonal_naive, "drift": drift, "ets": ets, "arima": arima,
+             "theta": theta, "comb": comb}
 
 
 def baseline_forecast(name: str, history: np.ndarray, horizon: int, season: int = 1) -> np.ndarray:
     """Forecast each column of ``history`` (N, T) ``horizon`` steps with baseline ``name``; returns (H, T)."""
     if name not in FUNCTIONS:
-        raise RnnkitError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+        raise RnnkitError(f"unknown baseline {name!r}; choose from {', '.join(FUNCTIONS)}")
     history = np.asarray(history, dtype=np.float64)
     columns = history[:, None] if history.ndim == 1 else history
     return np.stack([FUNCTIONS[name](columns[:, j], horizon, season) for j in range(columns.shape[1])], axis=1)
@@ -162,5 +199,5 @@ def forecast_metrics(actual: np.ndarray, predicted: np.ndarray, history: np.ndar
     return out
 
 
-__all__ = ["BASELINES", "METRICS", "arima", "arima_order", "baseline_forecast", "drift", "ets", "forecast_metrics",
-           "naive", "seasonal_naive"]
+__all__ = ["BASELINES", "METRICS", "arima", "arima_order", "baseline_forecast", "comb", "drift", "ets",
+           "forecast_metrics", "naive", "seasonal_naive", "theta"]

@@ -62,6 +62,30 @@ class PreparedSeries:
     covariate_scaler: Scaler | None
 
 
+INPUT_LEN_CAP = 36  # the default input length where the series is long enough (tuned on air passengers)
+MIN_WINDOWS = 8  # an adaptive input length leaves at least this many training windows where it can
+
+
+def adaptive_lengths(n: int, data: SeriesConfig, output_len: int, season: int = 1,
+                     residual: bool = False) -> SeriesConfig:
+    """``data`` with an unset ``input_len`` / ``val_size`` filled in for a series of ``n`` points.
+
+    The input length is ``INPUT_LEN_CAP`` where that leaves ``MIN_WINDOWS`` training windows, shorter
+    otherwise, never below one season (the residual forecast reads one) or one point. Where even the shortest
+    input leaves no training window, an unset validation tail is dropped (training then runs its full budget).
+    Settings the user gave are kept as given; ``split_points`` names the flags when they do not fit.
+    """
+    floor = season if residual and season > 1 else 1
+    val = data.val_points(season)
+    if data.val_size is None and n - data.holdout_points - val < floor + output_len:
+        val = 0  # a short series: every point before the holdout trains
+    length = data.input_len
+    if length is None:
+        train_end = n - data.holdout_points - val
+        length = max(floor, min(INPUT_LEN_CAP, train_end - output_len - (MIN_WINDOWS - 1)))
+    return dataclasses.replace(data, input_len=length, val_size=val if data.val_size is None else data.val_size)
+
+
 def split_points(n: int, data: SeriesConfig, output_len: int, season: int = 1,
                  name: str = "the series") -> tuple[int, int]:
     """(train_end, fit_end) for a series of ``n`` points, or a one-line error when it is too short."""
@@ -70,24 +94,25 @@ def split_points(n: int, data: SeriesConfig, output_len: int, season: int = 1,
     train_end = fit_end - val_points
     need = data.input_len + output_len  # one training window
     if train_end < need:
-        longest = max(0, (n - data.input_len) // 3)
         raise RnnkitError(f"--horizon {data.horizon} is too long for {name} ({n} points): one training window "
                           f"(input_len {data.input_len} + {output_len}) plus validation ({val_points}) and "
                           f"held-out ({data.holdout_points}) tails need {need + val_points + data.holdout_points}"
-                          f"; use --horizon {longest} or less, a shorter --input-len, or --holdout/--val-size 0")
+                          f"; use a shorter --horizon or --input-len, or --holdout 0 / --val-size 0")
     return train_end, fit_end
 
 
 def fill_model_config(config: ForecastRunConfig, series: Series) -> ForecastRunConfig:
-    """The run config with the model's data-dependent fields (targets, covariates, season, output_len) filled in."""
+    """The run config with the model's data-dependent fields (targets, covariates, season, output_len) and the
+    adaptive lengths (``adaptive_lengths``) filled in."""
     m = config.model
     output_len = m.output_len or config.data.horizon
     model = dataclasses.replace(m, num_targets=series.values.shape[1], num_covariates=series.covariates.shape[1],
                                 season=series.season, output_len=output_len)
-    if model.residual and config.data.input_len < series.season:
-        raise RnnkitError(f"--input-len {config.data.input_len} is shorter than the season ({series.season}) the "
+    data = adaptive_lengths(len(series), config.data, output_len, series.season, m.residual)
+    if model.residual and data.input_len < series.season:
+        raise RnnkitError(f"--input-len {data.input_len} is shorter than the season ({series.season}) the "
                           f"residual forecast needs; use --input-len {series.season} or more, or --no-residual")
-    return dataclasses.replace(config, model=model)
+    return dataclasses.replace(config, data=data, model=model)
 
 
 def prepare(config: ForecastRunConfig, series: Series | None = None, scaler: Scaler | None = None,

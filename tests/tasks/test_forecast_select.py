@@ -1,0 +1,62 @@
+"""Rolling-origin selection among classical forecasters and their combinations (tasks/forecast/select.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnnkit.data.series import AIR_PASSENGERS
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks.forecast.baselines import baseline_forecast
+from rnnkit.tasks.forecast.select import COMBINE_K, combine, origins_for, select_forecast
+
+AIR = np.asarray(AIR_PASSENGERS, np.float64)
+
+
+def test_combinations_equal_the_mean_and_median_of_their_members():
+    members = [baseline_forecast(m, AIR[:-12], 12, 12) for m in ("seasonal_naive", "drift", "naive")]
+    np.testing.assert_allclose(combine(members, "mean"), (members[0] + members[1] + members[2]) / 3)
+    stacked = np.stack(members)[:, :, 0]  # (3, H)
+    np.testing.assert_allclose(combine(members, "median")[:, 0], np.sort(stacked, axis=0)[1])
+    with pytest.raises(RnnkitError, match="mean or median"):
+        combine(members, "max")
+
+
+def test_the_chosen_combination_forecasts_the_combination_of_the_best_members():
+    sel = select_forecast(AIR[:-12], 12, 12, candidates=("seasonal_naive", "drift", "naive"))
+    assert set(sel.scores) == {"seasonal_naive", "drift", "naive", "combo_mean", "combo_median"}
+    assert sel.scores[sel.choice] == min(sel.scores.values())
+    if sel.choice.startswith("combo_"):
+        ranked = sorted(("seasonal_naive", "drift", "naive"), key=lambda m: (sel.scores[m], m))[:COMBINE_K]
+        members = [baseline_forecast(m, AIR[:-12], 12, 12) for m in ranked]
+        np.testing.assert_allclose(sel.forecast, combine(members, sel.choice.removeprefix("combo_")))
+    else:
+        np.testing.assert_allclose(sel.forecast, baseline_forecast(sel.choice, AIR[:-12], 12, 12))
+
+
+def test_selection_never_peeks_at_the_held_out_tail():
+    series = AIR.copy()
+    spoiled = series.copy()
+    spoiled[-12:] *= 100
+    a = select_forecast(series[:-12], 12, 12, candidates=("seasonal_naive", "drift", "ets"))
+    b = select_forecast(spoiled[:-12], 12, 12, candidates=("seasonal_naive", "drift", "ets"))
+    assert a.choice == b.choice and a.scores == b.scores
+    np.testing.assert_array_equal(a.forecast, b.forecast)
+
+
+def test_origins_stay_inside_the_history_and_short_series_fall_back():
+    assert origins_for(132, 12, 12) == [96, 108, 120]
+    assert all(c >= 24 for c in origins_for(40, 12, 12))
+    sel = select_forecast(AIR[:10], 12, 12)
+    assert sel.choice == "seasonal_naive" and sel.forecast.shape == (12, 1)
+
+
+@pytest.mark.parametrize("method", ["theta", "comb"])
+def test_theta_and_comb_beat_seasonal_naive_on_air_passengers(method):
+    from rnnkit.tasks.forecast.baselines import forecast_metrics
+
+    history, actual = AIR[:-12, None], AIR[-12:, None]
+    forecast = baseline_forecast(method, history, 12, 12)
+    assert forecast.shape == (12, 1) and np.isfinite(forecast).all()
+    snaive = forecast_metrics(actual, baseline_forecast("seasonal_naive", history, 12, 12), history, 12)["MASE"]
+    assert forecast_metrics(actual, forecast, history, 12)["MASE"] < snaive
