@@ -30,9 +30,13 @@ RUN_FILES = (ckpt.CONFIG_FILE, ckpt.LAST_FILE)  # either one means a directory a
 
 def claim_run_dir(out: Path, task: Task) -> None:
     """A one-line error when ``out`` already holds a run: a run directory is never overwritten."""
+    if out.exists() and not out.is_dir():
+        raise RnnkitError(f"--out {out} is a file, not a folder; choose another --out")
     if any((out / name).exists() for name in RUN_FILES):
         how = f"continue it with 'rnnkit train --resume {out}' or choose" if task.trains else "choose"
         raise RnnkitError(f"{out} already holds a run; {how} another --out")
+    if out.is_dir() and any(out.iterdir()):
+        raise RnnkitError(f"--out {out} is a folder that is not empty and holds no run; choose an empty or new --out")
 
 
 def stored_config(run_dir: str | Path, task: Task | None = None) -> tuple[Task, Any]:
