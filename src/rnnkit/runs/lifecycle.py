@@ -35,7 +35,8 @@ def claim_run_dir(out: Path, task: Task) -> None:
     if any((out / name).exists() for name in RUN_FILES):
         how = f"continue it with 'rnnkit train --resume {out}' or choose" if task.trains else "choose"
         raise RnnkitError(f"{out} already holds a run; {how} another --out")
-    if out.is_dir() and any(out.iterdir()):
+    holds_subruns = out.is_dir() and any((child / ckpt.CONFIG_FILE).exists() for child in out.iterdir())
+    if out.is_dir() and any(out.iterdir()) and not holds_subruns:  # sub-runs (folds) are claimed one by one
         raise RnnkitError(f"--out {out} is a folder that is not empty and holds no run; choose an empty or new --out")
 
 
