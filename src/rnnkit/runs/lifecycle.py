@@ -8,6 +8,7 @@ another run, and ``resume`` continues exactly where last.pt stopped.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ def train(task: str | Task, config: Any, out: str | Path, *, resume: bool = Fals
     config = config.validate()
     if resume and not task.trains:
         raise RnnkitError(f"{out} was made by 'rnnkit train {task.name}' in one go; there is nothing to resume")
-    if not resume:
+    if not resume and os.environ.get("RANK", "0") == "0":  # rank 0 claims; other ranks see its files appear
         claim_run_dir(out, task)
     parts = task.subruns(config)
     if parts is not None:
