@@ -80,7 +80,11 @@ def run_task(run_dir: str | Path) -> str:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RnnkitError(f"run directory {run_dir} does not exist; train one with 'rnnkit train TASK --out {run_dir}'")
-    return str(load_json(run_dir / CONFIG_FILE).get("task", "lm"))
+    stored = load_json(run_dir / CONFIG_FILE)
+    if not isinstance(stored, dict):
+        raise RnnkitError(f"{run_dir / CONFIG_FILE} holds a JSON {type(stored).__name__}, not a run's settings; "
+                          "restore the run's config.json")
+    return str(stored.get("task", "lm"))
 
 
 def find_weights(run_dir: Path) -> Path:

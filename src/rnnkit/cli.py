@@ -21,8 +21,22 @@ from rnnkit.errors import RnnkitError
 EXIT_USER_ERROR, EXIT_INTERRUPTED = 2, 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument mistakes are one ``rnnkit:`` line plus where to look, not a usage block (exit 2)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"rnnkit: {message}; see '{self.prog} --help'\n")
+
+
+def _os_error_line(e: OSError) -> str:
+    """One line for an OSError on a path the user named (``--out /proc/x``, a file where a folder should be)."""
+    where = e.filename if e.filename is not None else "a path you gave"
+    reason = e.strerror or type(e).__name__
+    return f"cannot write or read {where}: {reason}; choose a path in a folder you can write to"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rnnkit", description="Recurrent neural networks that work: train, sample, evaluate.",
         epilog="Run 'rnnkit COMMAND --help' for a command's options.")
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
@@ -137,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. 'rnnkit sample RUN | head'
         return 0
+    except OSError as e:  # the one boundary for paths a user named: /proc/x, a folder under a regular file, ...
+        print(f"rnnkit: {_os_error_line(e)}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

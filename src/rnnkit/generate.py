@@ -105,6 +105,21 @@ def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+SAMPLING_MEMORY_LIMIT = 4 * 2**30  # bytes a sampling call may plan to allocate (prime logits, state, tokens)
+
+
+def check_sampling_memory(model: nn.Module, batch: int, prime_len: int, length: int) -> None:
+    """A one-line error before allocating when ``batch`` samples of ``prime_len + length`` tokens would need more
+    than ``SAMPLING_MEMORY_LIMIT`` bytes (the prime's logits (B, T0, V) dominate; the state and ids follow)."""
+    vocab = max((p.shape[0] for p in model.parameters() if p.dim() == 2), default=1)  # the largest matrix's rows
+    width = max((max(p.shape) for p in model.parameters()), default=1)
+    need = batch * (prime_len * vocab * 4 + width * 4 * 4 + (prime_len + length) * 8)
+    if need > SAMPLING_MEMORY_LIMIT:
+        raise RnnkitError(f"--num-samples {batch} x --length {length} (prime {prime_len} tokens) would need about "
+                          f"{need / 2**30:.1f} GiB, above the {SAMPLING_MEMORY_LIMIT / 2**30:.0f} GiB limit; "
+                          "ask for fewer or shorter samples")
+
+
 def generate_tokens(model: nn.Module, prime_ids: Tensor, cfg: SamplingConfig,
                     generator: torch.Generator | None = None) -> Iterator[Tensor]:
     """Yield ``cfg.length`` steps of next-token ids, each (B,), continuing ``prime_ids`` (T0,) or (B, T0).
@@ -128,6 +143,7 @@ def generate_tokens(model: nn.Module, prime_ids: Tensor, cfg: SamplingConfig,
         raise RnnkitError(
             f"got {prime.shape[0]} prime rows but --num-samples {cfg.num_samples}; pass one prime or one row per sample"
         )
+    check_sampling_memory(model, prime.shape[0], prime.shape[1], cfg.length)
     device = _model_device(model)
     prime = prime.to(device=device, dtype=torch.long).contiguous()
     if generator is None:

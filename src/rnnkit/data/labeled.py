@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.data.reader import decode, read_text
+from rnnkit.data.reader import decode, read_text, sniff_delimiter
 from rnnkit.errors import RnnkitError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".json": None}
@@ -67,6 +67,19 @@ def read_lines(path: Path | str, encoding: str = "utf-8", notes: list[str] | Non
 
 
 # -- the three layouts ----------------------------------------------------------------------------
+def canonical_label(label: object) -> str:
+    """A label as one string: surrounding whitespace dropped, numbers compared as numbers (``1``, ``1.0``, ``"1 "``
+    are one class, written ``1``)."""
+    text = str(label).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if number != number or number in (float("inf"), float("-inf")):
+        return text
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
 def _missing_column(path: Path, kind: str, name: str, columns: Sequence[str], flag: str) -> RnnkitError:
     close = difflib.get_close_matches(name, list(columns), n=1)
     hint = f"did you mean {flag} {close[0]}?" if close else f"pass {flag} NAME"
@@ -92,7 +105,7 @@ def _read_table(path: Path, text_column: str, label_column: str, encoding: str,
             columns = columns or list(row)
             rows.append((number, row))
     else:
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=TABLE_SUFFIXES[suffix])
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text, TABLE_SUFFIXES[suffix]))
         columns = [c for c in (reader.fieldnames or []) if c is not None]
         rows = [(number, row) for number, row in enumerate(reader, start=2)]
     if not rows:
@@ -110,7 +123,7 @@ def _read_table(path: Path, text_column: str, label_column: str, encoding: str,
             skipped += 1
             continue
         texts.append(str(value))
-        labels.append(str(label).strip())
+        labels.append(canonical_label(label))
     if skipped:
         notes.append(f"{path}: skipped {skipped} rows with an empty {text_column!r}")
     return texts, labels
@@ -190,6 +203,12 @@ def read_labeled(sources: Sequence[str], text_column: str = TEXT_COLUMN, label_c
         raise RnnkitError(f"no examples found in {', '.join(sources)}; check the files")
     if classes is None:
         classes = tuple(sorted(set(labels)))
+        folded: dict[str, str] = {}
+        for c in classes:
+            if c.casefold() in folded:
+                notes.append(f"labels {folded[c.casefold()]!r} and {c!r} differ only in case and are kept as two "
+                             "classes; write them alike if they are one")
+            folded.setdefault(c.casefold(), c)
         if len(classes) < min_classes:
             raise RnnkitError(f"only one class ({classes[0]!r}) in {', '.join(sources)}; a classifier needs at least "
                               "2 labels; add examples of another class")

@@ -2,18 +2,22 @@
 
 One-line errors for a missing, unreadable or empty file and an unknown encoding; the UTF-8 byte-order
 mark is dropped; undecodable bytes are named by offset and line, or, where a caller allows it, read as
-Latin-1 with a note (a file that mixes encodings is refused either way). Line breaks are kept exactly,
-so a character model sees what the file holds; code that works line by line uses ``str.splitlines``,
-which takes ``\\n``, ``\\r\\n`` and ``\\r`` alike.
+Latin-1 with a note (a file that mixes encodings is refused either way). Windows line breaks (``\\r\\n``)
+become ``\\n`` by default, said once per file (``keep_crlf=True`` keeps them), so a character model
+does not learn a stray ``\\r``; code that works line by line uses ``str.splitlines``.
 """
 
 from __future__ import annotations
 
 import codecs
+import logging
 import os
 from pathlib import Path
 
 from rnnkit.errors import RnnkitError
+
+_log = logging.getLogger(__name__)
+_noted: set[str] = set()  # files whose line-ending change was already reported
 
 
 def check_encoding(encoding: str) -> str:
@@ -78,18 +82,39 @@ def decode(raw: bytes, path: Path | str, encoding: str = "utf-8", notes: list[st
         return raw.decode("latin-1")
 
 
+def normalize_newlines(text: str, path: Path | str) -> str:
+    """``text`` with ``\\r\\n`` turned into ``\\n``, said once per ``path`` when anything changed."""
+    if "\r\n" not in text:
+        return text
+    if str(path) not in _noted:
+        _noted.add(str(path))
+        _log.info("%s has Windows line endings (CRLF); read them as LF", path)
+    return text.replace("\r\n", "\n")
+
+
 def read_text(path: str | os.PathLike[str], encoding: str = "utf-8", *, fallback: bool = False,
               notes: list[str] | None = None, missing_hint: str = "pass the path of a text file",
-              empty_hint: str | None = None) -> str:
+              empty_hint: str | None = None, keep_crlf: bool = False) -> str:
     """A whole text file, decoded as ``decode`` says, with one-line errors for a bad path or an empty file.
 
-    ``empty_hint`` (e.g. "give it at least one example") also makes a file of blank lines count as empty.
+    ``empty_hint`` (e.g. "give it at least one example") also makes a file of blank lines count as empty;
+    CRLF line endings become LF unless ``keep_crlf``.
     """
     check_encoding(encoding)
     raw = read_bytes(path, missing_hint)
     if not raw or (empty_hint is not None and not raw.strip()):
         raise RnnkitError(f"{path} is empty" + (f"; {empty_hint}" if empty_hint else ""))
-    return decode(raw, path, encoding, notes, fallback)
+    text = decode(raw, path, encoding, notes, fallback)
+    return text if keep_crlf else normalize_newlines(text, path)
 
 
-__all__ = ["check_encoding", "decode", "read_bytes", "read_text"]
+def sniff_delimiter(text: str, default: str) -> str:
+    """The separator of a table, from its header line: the most frequent of ``,`` ``;`` and tab (``default``
+    on a tie or when none appears), so a TSV saved as .csv or a semicolon CSV is still read."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] > counts.get(default, 0) else default
+
+
+__all__ = ["check_encoding", "decode", "normalize_newlines", "read_bytes", "read_text", "sniff_delimiter"]

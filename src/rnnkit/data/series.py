@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.datasets import BuiltinDataset, builtin_names, register_builtin
+from rnnkit.data.reader import sniff_delimiter
 from rnnkit.errors import RnnkitError, raise_first
 
 for _name, _description in (("sine", "a generated sine wave"),
@@ -277,7 +278,9 @@ def read_csv_series(config: SeriesConfig) -> Series:
     pd = _need_pandas()
     path = config.data
     try:
-        frame = pd.read_csv(path)
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.readline()
+        frame = pd.read_csv(path, sep=sniff_delimiter(head, ","))
     except FileNotFoundError as e:
         raise RnnkitError(f"{path} does not exist; give a CSV file or one of {', '.join(BUILTIN)}") from e
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:

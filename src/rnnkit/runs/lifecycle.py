@@ -8,6 +8,7 @@ another run, and ``resume`` continues exactly where last.pt stopped.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,14 @@ RUN_FILES = (ckpt.CONFIG_FILE, ckpt.LAST_FILE)  # either one means a directory a
 
 def claim_run_dir(out: Path, task: Task) -> None:
     """A one-line error when ``out`` already holds a run: a run directory is never overwritten."""
+    if out.exists() and not out.is_dir():
+        raise RnnkitError(f"--out {out} is a file, not a folder; choose another --out")
     if any((out / name).exists() for name in RUN_FILES):
         how = f"continue it with 'rnnkit train --resume {out}' or choose" if task.trains else "choose"
         raise RnnkitError(f"{out} already holds a run; {how} another --out")
+    holds_subruns = out.is_dir() and any((child / ckpt.CONFIG_FILE).exists() for child in out.iterdir())
+    if out.is_dir() and any(out.iterdir()) and not holds_subruns:  # sub-runs (folds) are claimed one by one
+        raise RnnkitError(f"--out {out} is a folder that is not empty and holds no run; choose an empty or new --out")
 
 
 def stored_config(run_dir: str | Path, task: Task | None = None) -> tuple[Task, Any]:
@@ -105,7 +111,7 @@ def train(task: str | Task, config: Any, out: str | Path, *, resume: bool = Fals
     config = config.validate()
     if resume and not task.trains:
         raise RnnkitError(f"{out} was made by 'rnnkit train {task.name}' in one go; there is nothing to resume")
-    if not resume:
+    if not resume and os.environ.get("RANK", "0") == "0":  # rank 0 claims; other ranks see its files appear
         claim_run_dir(out, task)
     parts = task.subruns(config)
     if parts is not None:

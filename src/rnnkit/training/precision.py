@@ -13,6 +13,8 @@ def resolve_device(name: str) -> torch.device:
     """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is a one-line error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(name, str) or name.split(":")[0] not in ("cpu", "cuda"):
+        raise RnnkitError(f"--device must be auto, cpu or cuda, got {name!r}")
     if name == "cuda" and not torch.cuda.is_available():
         raise RnnkitError("--device cuda asked for, but PyTorch sees no CUDA GPU; use --device cpu")
     return torch.device(name)

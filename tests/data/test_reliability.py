@@ -1,0 +1,38 @@
+"""Issue 19, silent wrong results in the readers: CRLF/BOM, label spelling, table separators."""
+
+from __future__ import annotations
+
+from rnnkit.data.labeled import read_labeled
+from rnnkit.data.reader import read_text
+
+
+def test_crlf_and_bom_do_not_enter_the_text(tmp_path):
+    path = tmp_path / "w.txt"
+    path.write_bytes(b"\xef\xbb\xbfab\r\ncd\r\n")
+    assert read_text(path) == "ab\ncd\n"
+    assert read_text(path, keep_crlf=True) == "ab\r\ncd\r\n"
+
+
+def test_labels_stripped_and_numbers_compared_as_numbers(tmp_path):
+    path = tmp_path / "l.jsonl"
+    path.write_text('{"text": "a", "label": 0}\n{"text": "b", "label": 1.0}\n{"text": "c", "label": "1 "}\n'
+                    '{"text": "d", "label": 0.0}\n')
+    data = read_labeled([str(path)])
+    assert data.classes == ("0", "1")
+    assert data.labels.tolist() == [0, 1, 1, 0]
+
+
+def test_label_whitespace_and_case_collision_reported(tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_text("text,label\na,POS\nb,pos \nc,neg\n")
+    data = read_labeled([str(path)])
+    assert data.classes == ("POS", "neg", "pos")
+    assert any("differ only in case" in n for n in data.notes)
+
+
+def test_tsv_saved_as_csv_and_semicolon_csv_are_read(tmp_path):
+    for sep, name in (("\t", "t.csv"), (";", "s.csv")):
+        path = tmp_path / name
+        path.write_text(f"text{sep}label\nhello, world{sep}a\nbye{sep}b\n")
+        data = read_labeled([str(path)])
+        assert data.texts == ["hello, world", "bye"] and data.classes == ("a", "b")
