@@ -15,12 +15,20 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import time
 
 import torch
 
 from rnnkit.generate import SamplingConfig, generate_tokens
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
+from rnnkit.models.lm_step import LSTMStepper
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def naive_refeed_sampler(model: LanguageModel, prime_ids: torch.Tensor, length: int,
@@ -36,9 +44,9 @@ def naive_refeed_sampler(model: LanguageModel, prime_ids: torch.Tensor, length: 
     return ids[0, len(prime_ids):]
 
 
-def time_rnnkit(model: LanguageModel, prime: torch.Tensor, length: int, seed: int) -> float:
+def time_rnnkit(model: LanguageModel, prime: torch.Tensor, length: int, seed: int, precision: str = "auto") -> float:
     start = time.perf_counter()
-    count = sum(1 for _ in generate_tokens(model, prime, SamplingConfig(length=length, seed=seed)))
+    count = sum(1 for _ in generate_tokens(model, prime, SamplingConfig(length=length, seed=seed, precision=precision)))
     elapsed = time.perf_counter() - start
     assert count == length
     return elapsed
@@ -82,19 +90,49 @@ def main() -> None:
     print(f"host: torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"threads {torch.get_num_threads()} ({args.threads})")
 
-    def best_rnnkit_rate(backend: str) -> float:
-        """chars/s of generate_tokens with the given Recurrent backend: warm-up, then best of --repeats."""
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+    print("cpu:", next((ln.split(":", 1)[1].strip() for ln in lscpu if ln.startswith("Model name")), "?"),
+          "| bf16/amx flags:", " ".join(sorted({f for ln in lscpu if ln.startswith("Flags") for f in ln.split()
+                                                if "bf16" in f or f.startswith("amx")})) or "none")
+
+    def best_rnnkit_rate(backend: str, precision: str) -> float:
+        """chars/s of generate_tokens with the given Recurrent backend and step precision: warm-up, then best of
+        --repeats."""
         model.recurrent.backend = backend
-        time_rnnkit(model, prime, args.warmup, args.seed)  # warm-up: allocator, oneDNN primitives
-        seconds = min(time_rnnkit(model, prime, args.length, args.seed) for _ in range(args.repeats))
+        time_rnnkit(model, prime, args.warmup, args.seed, precision)  # warm-up: allocator, oneDNN, kernel build
+        seconds = min(time_rnnkit(model, prime, args.length, args.seed, precision) for _ in range(args.repeats))
         model.recurrent.backend = "auto"
-        print(f"rnnkit generate_tokens, backend={backend!r}:{' ' * (6 - len(backend))}{args.length:6d} chars in "
-              f"{seconds:8.2f} s = {args.length / seconds:8,.0f} chars/s (best of {args.repeats})")
+        print(f"rnnkit generate_tokens, precision={precision!r:7} backend={backend!r:8}: {args.length:6d} chars in "
+              f"{seconds:8.3f} s = {args.length / seconds:8,.0f} chars/s (best of {args.repeats})")
         return args.length / seconds
 
-    fast_rate = best_rnnkit_rate("auto")  # the model's default backend: our cells for single steps on the CPU
+    fast_rate = best_rnnkit_rate("auto", "auto")  # the default: one kernel call per token (bf16 weights if the CPU can)
+    fp32_rate = best_rnnkit_rate("auto", "fp32")  # the same kernel with fp32 weights
+    exact_rate = best_rnnkit_rate("auto", "exact")  # the model's own forward, op by op (our cells)
     # For reference: the same carried-state sampler forced through one fused oneDNN RNN call per step.
-    fused_rate = best_rnnkit_rate("fused")
+    fused_rate = best_rnnkit_rate("fused", "exact")
+
+    # The physical bound: every token reads the step's weights once; a large-array copy measures the bandwidth.
+    src = torch.empty(64 << 20, dtype=torch.uint8).fill_(1)  # 64 MB, well beyond the caches
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    copy_s = min(_timed(lambda: dst.copy_(src)) for _ in range(5))
+    bandwidth = 2 * src.numel() / copy_s  # bytes read + written per second
+    stepper = LSTMStepper.for_model(model)
+    if stepper is not None:
+        weight_bytes = sum(t.numel() * t.element_size() for t in [*stepper.weights, stepper.head_w])
+        print(f"memory bandwidth (64 MB copy): {bandwidth / 1e9:.1f} GB/s; the step reads {weight_bytes / 1e6:.1f} MB "
+              f"of {stepper.precision} weights per token -> bound {bandwidth / weight_bytes:,.0f} chars/s from DRAM "
+              f"(the weights may also sit in the L3 cache, which is faster); reached {fast_rate:,.0f} = "
+              f"{fast_rate / (bandwidth / weight_bytes):.0%} of it")
+        # Greedy text of the kernel against the exact path over --length tokens.
+        for precision in ("auto", "fp32"):
+            cfg = dict(length=args.length, greedy=True)
+            fast = torch.stack(list(generate_tokens(model, prime, SamplingConfig(**cfg, precision=precision))))
+            exact = torch.stack(list(generate_tokens(model, prime, SamplingConfig(**cfg, precision="exact"))))
+            differ = (fast != exact).flatten().nonzero()
+            print(f"greedy {args.length} chars, precision {precision!r} vs exact: "
+                  + ("identical" if len(differ) == 0 else f"first differs at char {int(differ[0])}"))
 
     time_naive(model, prime, args.warmup, args.seed)  # warm-up
     slow_s = time_naive(model, prime, naive_length, args.seed)
@@ -102,7 +140,9 @@ def main() -> None:
     print(f"naive re-feed of the whole prefix each step: {naive_length:6d} chars in {slow_s:8.2f} s = "
           f"{slow_rate:8,.0f} chars/s (once)")
     ratio = fast_rate / slow_rate
-    print(f"speed-up over naive: {ratio:.1f}x (auto, the default), {fused_rate / slow_rate:.1f}x (fused)")
+    print(f"speed-up over naive: {ratio:.1f}x (auto, the default), {fused_rate / slow_rate:.1f}x (fused); "
+          f"the kernel is {fast_rate / exact_rate:.2f}x the op-by-op exact path "
+          f"({fp32_rate / exact_rate:.2f}x in fp32)")
     if naive_length < args.length:
         print(f"note: the naive sampler ran {naive_length} chars, not {args.length}; its cost per char grows with "
               f"the prefix, so at {args.length} chars the speed-ups would be larger")
