@@ -32,6 +32,7 @@ import time
 import torch
 from torch import nn
 
+from bench_train_throughput import timed  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
 from rnnkit.cells.scan import METHODS, scan
 from rnnkit.config import TrainConfig, parse_duration
 from rnnkit.data import StreamBatcher, encode_corpus, resolve_data
@@ -107,18 +108,6 @@ def train_step_runner(config: LanguageModelConfig, ids, batch: int, seq_len: int
         return x.numel()
 
     return step
-
-
-def timed(step, steps: int, device: torch.device) -> float:
-    step()  # warm-up: kernels chosen for this shape
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start, tokens = time.perf_counter(), 0
-    for _ in range(steps):
-        tokens += step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return tokens / (time.perf_counter() - start)
 
 
 def sampling_rate(config: LanguageModelConfig, length: int, device: torch.device) -> float:
