@@ -30,18 +30,16 @@ import tempfile
 import time
 
 import torch
-from torch import nn
 
-from bench_train_throughput import timed  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
+from bench_train_throughput import lm_step_runner, timed  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
 from rnnkit.cells.scan import METHODS, scan
 from rnnkit.config import TrainConfig, parse_duration
 from rnnkit.data import StreamBatcher, encode_corpus, resolve_data
 from rnnkit.generate import SamplingConfig, generate_tokens
-from rnnkit.layers import detach_state
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.runs import evaluate, train
-from rnnkit.tasks.lm import DataConfig, RunConfig, lm_loss
-from rnnkit.training.precision import autocast, resolve_precision
+from rnnkit.tasks.lm import DataConfig, RunConfig
+from rnnkit.training.precision import resolve_precision
 
 CELLS = ("lstm", "gru", "mingru", "minlstm")
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -81,33 +79,10 @@ def matched_hidden(cell: str, target: int, vocab_size: int, args) -> int:
     return min((low * 8, high * 8), key=lambda h: abs(parameters(lm_config(vocab_size, cell, h, args)) - target))
 
 
-def endless(batcher: StreamBatcher, device: torch.device):
-    while True:
-        for x, y in batcher:
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-
-
 def train_step_runner(config: LanguageModelConfig, ids, batch: int, seq_len: int, precision: str,
                       device: torch.device):
     """One training step as rnnkit.training.Trainer.fit performs it, over the stream of ``ids``."""
-    torch.manual_seed(0)
-    model = LanguageModel(config).to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.99), fused=True)
-    batches = endless(StreamBatcher(ids, batch, seq_len), device)
-    state = {"h": None}
-
-    def step() -> int:
-        x, y = next(batches)
-        with autocast(precision, device):
-            loss, carried = lm_loss(model, x, y, state["h"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        state["h"] = detach_state(carried)
-        return x.numel()
-
-    return step
+    return lm_step_runner(config, StreamBatcher(ids, batch, seq_len), precision, device)
 
 
 def sampling_rate(config: LanguageModelConfig, length: int, device: torch.device) -> float:

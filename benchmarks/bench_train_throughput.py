@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.data import StreamBatcher, encode_corpus, resolve_data
+from rnnkit.layers import detach_state
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.tasks.lm import lm_loss
 from rnnkit.training.precision import autocast, resolve_precision
@@ -76,13 +77,19 @@ def reference_runner(batcher: StreamBatcher, vocab_size: int, hidden: int, layer
 def rnnkit_runner(batcher: StreamBatcher, vocab_size: int, hidden: int, layers: int, precision: str,
                   device: torch.device):
     """rnnkit's step exactly as rnnkit.training.Trainer.fit performs it."""
+    return lm_step_runner(LanguageModelConfig(vocab_size, hidden_size=hidden, num_layers=layers), batcher,
+                          precision, device)
+
+
+def lm_step_runner(config: LanguageModelConfig, batcher: StreamBatcher, precision: str, device: torch.device):
+    """One training step of a ``LanguageModel(config)`` as rnnkit.training.Trainer.fit performs it (any cell)."""
     torch.manual_seed(0)
-    model = LanguageModel(LanguageModelConfig(vocab_size, hidden_size=hidden, num_layers=layers)).to(device)
+    model = LanguageModel(config).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.99), fused=True)  # as the Trainer
     batches = endless(batcher, device)
     state = {"h": None}
 
-    def step():
+    def step() -> int:
         x, y = next(batches)
         with autocast(precision, device):
             loss, carried = lm_loss(model, x, y, state["h"])
@@ -90,7 +97,7 @@ def rnnkit_runner(batcher: StreamBatcher, vocab_size: int, hidden: int, layers: 
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        state["h"] = tuple(t.detach() for t in carried)
+        state["h"] = detach_state(carried)  # an LSTM's (h, c) or a GRU's h
         return x.numel()
 
     return step
