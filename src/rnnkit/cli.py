@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from rnnkit import __version__
 from rnnkit.commands import load_all
-from rnnkit.commands.common import add_budget_flags
+from rnnkit.commands.common import add_budget_flags, add_output_flags
 from rnnkit.config import SAMPLING_PRECISIONS
 from rnnkit.errors import RnnkitError
 
@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model (train lm ...), or continue one (train --resume RUN_DIR)",
                                 description="Train a model, or continue an interrupted run with --resume RUN_DIR.")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--allow-data-change", action="store_true",
+                       help="with --resume: continue even though the data file changed since the run started")
+    add_output_flags(train)
     add_budget_flags(train)
     train_tasks = train.add_subparsers(dest="task", metavar="TASK")
 
@@ -136,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from rnnkit.runs.lifecycle import RunFinished
     from rnnkit.training.trainer import TrainingInterrupted
 
     try:
@@ -143,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RnnkitError as e:
         print(f"rnnkit: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except RunFinished as e:  # resuming a finished run: nothing to do is not a mistake
+        print(f"rnnkit: {e}", file=sys.stderr)
+        return 0
     except TrainingInterrupted as e:
         print(f"\nrnnkit: {e}; continue with 'rnnkit train --resume {e.path.parent}'", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from rnnkit.errors import RnnkitError, raise_first
+from rnnkit.errors import RnnkitError, finite_positive, raise_first
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -59,7 +59,7 @@ class TrainConfig:
         raise_first([
             (t.batch_size >= 1, f"--batch-size must be >= 1, got {t.batch_size}"),
             (t.seq_len >= 1, f"--seq-len must be >= 1, got {t.seq_len}"),
-            (t.lr > 0, f"--lr must be > 0, got {t.lr}"),
+            finite_positive(t.lr, "--lr"),
             (t.grad_clip > 0, f"--grad-clip must be > 0, got {t.grad_clip}"),
             (t.max_steps is None or t.max_steps >= 1, f"--max-steps must be >= 1, got {t.max_steps}"),
             (t.epochs is None or t.epochs > 0, f"--epochs must be > 0, got {t.epochs}"),

@@ -104,11 +104,19 @@ def add_typed_flags(p: argparse.ArgumentParser, flags: dict[str, tuple[str, str,
 
 
 def add_override_flags(p: argparse.ArgumentParser) -> None:
-    """--config FILE.toml, --set SECTION.KEY=VALUE and --no-progress."""
+    """--config FILE.toml, --set SECTION.KEY=VALUE, --force and the output flags (--no-progress, --quiet)."""
     p.add_argument("--config", metavar="FILE.toml", help="TOML file with one table per config section")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any setting, e.g. --set train.min_lr_ratio=0.1")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true",
+                   help="if --out holds a run or other files, move it aside to OUT.old-DATE-TIME and start afresh")
+    add_output_flags(p)
+
+
+def add_output_flags(p: argparse.ArgumentParser) -> None:
+    """--no-progress and --quiet, for every command that trains."""
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    p.add_argument("--quiet", action="store_true", help="print only the closing summary (and errors)")
 
 
 def parse_value(text: str) -> Any:
@@ -163,6 +171,17 @@ def log_line(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def output_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``show_progress`` and ``log`` for ``rnnkit.runs.train``/``resume`` from --no-progress and --quiet
+    (quiet: no progress and no notes; the closing summary and errors still print)."""
+    if getattr(args, "quiet", False):
+        import logging
+
+        logging.getLogger("rnnkit").setLevel(logging.WARNING)  # library notes (a kernel build) too
+        return {"show_progress": False, "log": lambda message: None}
+    return {"show_progress": not args.no_progress, "log": log_line}
+
+
 def train_handler(task: str, values: Callable[[argparse.Namespace], dict[str, Any]],
                   report: Callable[[dict[str, Any], Any], int]) -> Callable[[argparse.Namespace], int]:
     """The ``rnnkit train TASK`` handler: flags -> ``values`` -> the task's config -> ``rnnkit.runs.train``."""
@@ -171,7 +190,7 @@ def train_handler(task: str, values: Callable[[argparse.Namespace], dict[str, An
 
         spec = get_task(task)
         summary = train(spec, spec.config_class.from_dict(values(args)), args.out,
-                        show_progress=not args.no_progress, log=log_line)
+                        force=getattr(args, "force", False), **output_options(args))
         return report(summary, args.out)
     return handler
 
@@ -180,7 +199,8 @@ def resume_run(args: argparse.Namespace, report: Callable[[dict[str, Any], Any],
     """``rnnkit train --resume RUN_DIR [budget]`` for a run of any task, closed by the task's ``report``."""
     from rnnkit.runs import resume
 
-    summary = resume(args.resume, budget_overrides(args), show_progress=not args.no_progress, log=log_line)
+    summary = resume(args.resume, budget_overrides(args), allow_data_change=args.allow_data_change,
+                     **output_options(args))
     return (report or (lambda s, run_dir: report_training(s, run_dir, s.get("token", "token"))))(summary, args.resume)
 
 

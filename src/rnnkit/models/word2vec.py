@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from rnnkit.errors import RnnkitError, raise_first
+from rnnkit.errors import RnnkitError, finite_positive, raise_first
 
 ARCHITECTURES = ("skipgram", "cbow")
 CHUNK_TOKENS = 65_536  # corpus positions whose pairs are generated and shuffled together
@@ -67,7 +67,7 @@ class Word2VecConfig:
             (self.max_vocab is None or self.max_vocab >= 2, f"--max-vocab must be >= 2, got {self.max_vocab}"),
             (self.subsample >= 0, f"--subsample must be >= 0, got {self.subsample}"),
             (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
-            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            finite_positive(self.lr, "--lr"),
             (0 <= self.min_lr <= self.lr, f"--min-lr must be in [0, --lr], got {self.min_lr}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),

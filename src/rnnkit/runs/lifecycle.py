@@ -8,7 +8,9 @@ another run, and ``resume`` continues exactly where last.pt stopped.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from rnnkit import __version__
 from rnnkit import checkpoint as ckpt
 from rnnkit.config import with_default_time
 from rnnkit.errors import RnnkitError
+from rnnkit.runs import datahash
 from rnnkit.runs.registry import get_task
 from rnnkit.tasks.base import Context, Task
 from rnnkit.training.distributed import init_distributed, shutdown_distributed
@@ -27,6 +30,7 @@ from rnnkit.training.precision import resolve_device, resolve_precision
 from rnnkit.training.trainer import Trainer
 
 RUN_FILES = (ckpt.CONFIG_FILE, ckpt.LAST_FILE)  # either one means a directory already holds a run
+FORCE_HINT = "or add --force to move it aside"
 
 
 def claim_run_dir(out: Path, task: Task) -> None:
@@ -34,11 +38,38 @@ def claim_run_dir(out: Path, task: Task) -> None:
     if out.exists() and not out.is_dir():
         raise RnnkitError(f"--out {out} is a file, not a folder; choose another --out")
     if any((out / name).exists() for name in RUN_FILES):
-        how = f"continue it with 'rnnkit train --resume {out}' or choose" if task.trains else "choose"
-        raise RnnkitError(f"{out} already holds a run; {how} another --out")
+        how = f"continue it with 'rnnkit train --resume {out}', choose" if task.trains else "choose"
+        raise RnnkitError(f"{out} already holds a run; {how} another --out {FORCE_HINT}")
     holds_subruns = out.is_dir() and any((child / ckpt.CONFIG_FILE).exists() for child in out.iterdir())
     if out.is_dir() and any(out.iterdir()) and not holds_subruns:  # sub-runs (folds) are claimed one by one
-        raise RnnkitError(f"--out {out} is a folder that is not empty and holds no run; choose an empty or new --out")
+        raise RnnkitError(f"--out {out} is a folder that is not empty and holds no run; choose an empty or new --out "
+                          f"{FORCE_HINT}")
+
+
+def set_aside(out: Path) -> Path | None:
+    """``--force``: rename a non-empty folder ``out`` to ``OUT.old-YYYYMMDD-HHMMSS`` (never deleting anything);
+    returns the new name, or None when there was nothing to move."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = out.with_name(f"{out.name}.old-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = out.with_name(f"{out.name}.old-{stamp}-{n}")
+    out.rename(aside)
+    return aside
+
+
+def remove_partial_writes(run_dir: Path) -> list[Path]:
+    """Delete ``*.part`` files a kill during an atomic write left behind (``fileio.atomic_write``); only the
+    process that owns the run (a resume) may do this: a live writer's temp file must not vanish."""
+    removed = []
+    for part in run_dir.glob("*.part"):
+        if part.is_file():
+            part.unlink(missing_ok=True)
+            removed.append(part)
+    return removed
 
 
 def stored_config(run_dir: str | Path, task: Task | None = None) -> tuple[Task, Any]:
@@ -99,11 +130,15 @@ def load_vocab(task: Task, run_dir: Path) -> Any:
 
 
 def train(task: str | Task, config: Any, out: str | Path, *, resume: bool = False, show_progress: bool = True,
-          log: Callable[[str], None] = print, **options: Any) -> dict[str, Any]:
+          log: Callable[[str], None] = print, force: bool = False, allow_data_change: bool = False,
+          **options: Any) -> dict[str, Any]:
     """Train a run of ``task`` with ``config`` into ``out`` (or with ``resume=True`` continue it there).
 
-    ``options`` go to the task's ``prepare`` (e.g. ``series=`` for a forecaster). Returns a summary:
-    steps, tokens, elapsed seconds, best validation loss, paths, and the task's own figures.
+    ``force`` moves a run or non-empty folder already in ``out`` aside (``set_aside``) instead of refusing.
+    ``allow_data_change`` lets a resume continue on data whose content hash changed. ``options`` go to the
+    task's ``prepare`` (e.g. ``series=`` for a forecaster). Returns a summary: steps, tokens, elapsed seconds,
+    best validation loss, paths, and the task's own figures. Resuming a run whose budget is spent raises
+    ``RunFinished`` and writes nothing.
     """
     task, out = get_task(task), Path(out)
     if task.default_time is not None:
@@ -112,6 +147,8 @@ def train(task: str | Task, config: Any, out: str | Path, *, resume: bool = Fals
     if resume and not task.trains:
         raise RnnkitError(f"{out} was made by 'rnnkit train {task.name}' in one go; there is nothing to resume")
     if not resume and os.environ.get("RANK", "0") == "0":  # rank 0 claims; other ranks see its files appear
+        if force and (aside := set_aside(out)) is not None:
+            log(f"rnnkit: moved the old {out} aside to {aside} (--force)")
         claim_run_dir(out, task)
     parts = task.subruns(config)
     if parts is not None:
@@ -130,7 +167,7 @@ def train(task: str | Task, config: Any, out: str | Path, *, resume: bool = Fals
     dist = init_distributed(device.type)
     finished = False
     try:
-        summary = _train(task, config, out, resume, show_progress, log, device, dist, options)
+        summary = _train(task, config, out, resume, show_progress, log, device, dist, options, allow_data_change)
         finished = True
         return summary
     finally:
@@ -147,16 +184,49 @@ def _fit(task: Task, config: Any, out: Path, log: Callable, show_progress: bool)
     return {"run_dir": str(out), **fitted.meta, **fitted.summary}
 
 
+class RunFinished(Exception):
+    """``resume`` of a run whose budget is already spent; nothing was trained or written."""
+
+
+def _finished_line(out: Path, trainer: Trainer, t: Any) -> str:
+    """What to say when a resumed run has nothing left to do, and how to give it more."""
+    s = trainer.state
+    if t.patience is not None and s.evals_since_best >= t.patience:
+        return (f"{out} is finished: it stopped early at step {s.step} after {s.evals_since_best} validations "
+                "without a new best (patience); nothing to resume")
+    if t.max_steps is not None and s.step >= t.max_steps:
+        budget, more = f"--max-steps {t.max_steps}", f"--max-steps {2 * t.max_steps}"
+    elif t.epochs is not None and s.step >= t.epochs * trainer.steps_per_epoch:
+        budget, more = f"--epochs {t.epochs:g}", f"--epochs {2 * t.epochs:g}"
+    else:
+        budget, more = f"--time {t.time:g}s", f"--time {math.ceil(2 * t.time):d}s"
+    return (f"{out} is finished: it trained its whole budget ({budget}, {s.step} steps); nothing was written. "
+            f"To train longer, give a larger budget: 'rnnkit train --resume {out} {more}'")
+
+
 def _train(task: Task, config: Any, out: Path, resume: bool, show_progress: bool, log: Callable,
-           device: torch.device, dist, options: dict[str, Any]) -> dict[str, Any]:
+           device: torch.device, dist, options: dict[str, Any], allow_data_change: bool = False) -> dict[str, Any]:
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
     if not dist.is_master:
         log = lambda *_: None  # noqa: E731 - only rank 0 speaks
     precision = resolve_precision(config.train.precision, device)
+    payload, stored_hashes = None, None
+    if resume:
+        if dist.is_master:
+            for part in remove_partial_writes(out):
+                log(f"rnnkit: removed {part.name}, left by a checkpoint write that was cut short")
+        if (out / ckpt.LAST_FILE).exists():
+            payload = ckpt.load_tensors(out / ckpt.LAST_FILE)
+        else:  # stopped before its first checkpoint: start it again, with its stored settings
+            log(f"rnnkit: {out} has no {ckpt.LAST_FILE} (it stopped before its first checkpoint); "
+                "starting it again from step 0 with its stored settings")
+        stored = ckpt.load_json(out / ckpt.CONFIG_FILE)
+        stored_meta = stored.get("meta") if isinstance(stored, dict) else None
+        if isinstance(stored_meta, dict) and isinstance(stored_meta.get(datahash.META_KEY), dict):
+            stored_hashes = datahash.check_unchanged(stored_meta[datahash.META_KEY], out, allow_data_change, log)
     ctx = Context(out, device, precision, log, resume, show_progress, dist, train_run=train)
-    payload = ckpt.load_tensors(out / ckpt.LAST_FILE) if resume else None
-    prepared = task.prepare(config, load_vocab(task, out) if resume else None, ctx, **options)
+    prepared = task.prepare(config, load_vocab(task, out) if payload is not None else None, ctx, **options)
     config, t = prepared.config, prepared.config.train
 
     torch.manual_seed(t.seed)  # same initial weights on every rank
@@ -171,17 +241,22 @@ def _train(task: Task, config: Any, out: Path, resume: bool, show_progress: bool
                       show_progress=show_progress, token_name=task.token_name(config))
     if payload is not None:
         trainer.load_last(payload)
+        if trainer.finished():
+            raise RunFinished(_finished_line(out, trainer, t))
         log(f"rnnkit: resuming {out} at step {trainer.state.step} (epoch {trainer.state.epoch})")
-    elif dist.is_master:
-        out.mkdir(parents=True, exist_ok=True)
-        if prepared.vocab is not None:
-            ckpt.save_json(out / task.vocab_file, prepared.vocab.to_dict())
+    elif resume:
+        trainer.truncate_metrics()  # starting again from step 0: rows of the lost attempt go
     if hasattr(training.batcher, "seek"):  # batchers that reshuffle per epoch pick up where the run stopped
         training.batcher.seek(trainer.state.epoch, trainer.state.window)
+    hashes = stored_hashes if stored_hashes is not None else datahash.fingerprint(
+        datahash.data_files(config, prepared.meta))
     meta = {"device": str(device), "precision": precision, "world_size": dist.world_size,
-            "parameters": num_parameters(model), **prepared.meta}
+            "parameters": num_parameters(model), **prepared.meta, datahash.META_KEY: hashes}
     if dist.is_master:
-        write_config(out, task, config, meta)
+        out.mkdir(parents=True, exist_ok=True)
+        write_config(out, task, config, meta)  # config.json first: from here on the run resumes
+        if payload is None and prepared.vocab is not None:
+            ckpt.save_json(out / task.vocab_file, prepared.vocab.to_dict())
         log(f"rnnkit: {num_parameters(model):,} parameters{training.describe}")
     summary = trainer.fit()
     if dist.is_master:
@@ -196,11 +271,16 @@ def _train(task: Task, config: Any, out: Path, resume: bool, show_progress: bool
 
 
 def resume(run_dir: str | Path, budget: dict[str, Any] | None = None, *, show_progress: bool = True,
-           log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Continue the run in ``run_dir`` exactly where last.pt stopped, with an optional new budget."""
+           log: Callable[[str], None] = print, allow_data_change: bool = False) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` exactly where last.pt stopped, with an optional new budget.
+
+    Refuses (one line) when a data file's content changed since the run started, unless ``allow_data_change``;
+    raises ``RunFinished`` when the budget is already spent.
+    """
     task, _ = stored_config(run_dir)
     config = resume_config(run_dir, budget)
-    return train(task, config, run_dir, resume=True, show_progress=show_progress, log=log)
+    return train(task, config, run_dir, resume=True, show_progress=show_progress, log=log,
+                 allow_data_change=allow_data_change)
 
 
 
@@ -210,5 +290,5 @@ def num_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["claim_run_dir", "load_vocab", "num_parameters", "resume", "resume_config", "stored_config", "train",
-           "write_config"]
+__all__ = ["RunFinished", "claim_run_dir", "load_vocab", "num_parameters", "remove_partial_writes", "resume",
+           "resume_config", "set_aside", "stored_config", "train", "write_config"]

@@ -53,12 +53,16 @@ def count_elements(y: Any) -> int:
     return y.numel()
 
 
-class TrainingInterrupted(Exception):
-    """Ctrl-C during training; last.pt was saved at ``step``."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what `docker stop` and batch schedulers send
 
-    def __init__(self, step: int, path: Path):
-        super().__init__(f"interrupted at step {step}; saved {path}")
-        self.step, self.path = step, path
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C (or SIGTERM) during training; last.pt was saved at ``step``."""
+
+    def __init__(self, step: int, path: Path, signal_name: str = "SIGINT"):
+        what = "interrupted" if signal_name == "SIGINT" else f"stopped by {signal_name}"
+        super().__init__(f"{what} at step {step}; saved {path}")
+        self.step, self.path, self.signal_name = step, path, signal_name
 
 
 @dataclass
@@ -105,7 +109,8 @@ class Trainer:
         # RNG states as they were when the step in progress began: a step cut short by an
         # exception is redone on resume, so it must draw the same batch and dropout masks again
         self._rng_at_step_start: tuple | None = None
-        self._stop_requested = False
+        self._stop_requested: str | None = None  # the name of the signal that asked to stop
+        self.saved_step: int | None = None  # the step last.pt holds (None: none written or loaded yet)
         decay, no_decay = [], []
         for name, p in model.named_parameters():
             (no_decay if p.dim() < 2 or "embedding" in name else decay).append(p)
@@ -164,6 +169,7 @@ class Trainer:
             "carry": carry,
         }
         ckpt.save_tensors(path, payload)
+        self.saved_step = s.step
         return path
 
     def _rng_now(self) -> tuple:
@@ -172,10 +178,10 @@ class Trainer:
                 self.batch_generator.get_state() if self.batch_generator is not None else None)
 
     def _request_stop(self, signum, frame) -> None:
-        """First Ctrl-C: finish the current step, save, stop. A second one aborts at once."""
+        """First Ctrl-C or SIGTERM: finish the current step, save, stop. A second one aborts at once."""
         if self._stop_requested:
             raise KeyboardInterrupt
-        self._stop_requested = True
+        self._stop_requested = signal.Signals(signum).name
 
     def load_last(self, payload: dict[str, Any]) -> None:
         """Restore everything ``save_last`` wrote (payload from ``checkpoint.load_tensors``)."""
@@ -186,6 +192,7 @@ class Trainer:
         self.state = TrainState(step=st["step"], epoch=st["epoch"], window=st["window"], tokens=st["tokens"],
                                 elapsed=st["elapsed"], best_val=st["best_val"],
                                 evals_since_best=st.get("evals_since_best", 0))
+        self.saved_step = self.state.step
         torch.set_rng_state(payload["rng_cpu"])
         if payload["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(payload["rng_cuda"])
@@ -198,16 +205,22 @@ class Trainer:
             rows = slice(self.dist.rank * share, (self.dist.rank + 1) * share)
             parts = tuple(p[:, rows].to(self.device) for p in parts)
             self.carried = parts if isinstance(carry, tuple) else parts[0]
-        self._truncate_metrics()
+        self.truncate_metrics()
 
-    def _truncate_metrics(self) -> None:
-        """Drop metric rows logged after the checkpoint we resume from (they will be redone)."""
+    def truncate_metrics(self) -> None:
+        """Drop metric rows logged after the checkpoint we resume from (they will be redone), and a row torn
+        by a kill mid-write; the file is rewritten only when a row goes."""
         path = self.run_dir / ckpt.METRICS_FILE
         if not self.dist.is_master or not path.exists():
             return
-        rows = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= self.state.step]
-        ckpt.atomic_write_text(path, "".join(r + "\n" for r in rows))
+        lines = path.read_text(encoding="utf-8").splitlines()
+        rows = [line for line in lines if _row_step(line) is not None and _row_step(line) <= self.state.step]
+        if len(rows) != len(lines):
+            ckpt.atomic_write_text(path, "".join(r + "\n" for r in rows))
+
+    def finished(self) -> bool:
+        """Whether the budget (or patience) is already spent: a resume has nothing left to do."""
+        return self._done()
 
     def _save_best(self, val_loss: float) -> None:
         if self.dist.is_master:
@@ -252,20 +265,36 @@ class Trainer:
             self.state.evals_since_best += 1
         return val
 
+    def _non_finite(self, value: float, lr: float) -> RnnkitError:
+        """The one line for a loss that became inf/nan, saying truly what last.pt holds."""
+        last = self.run_dir / ckpt.LAST_FILE
+        if self.saved_step is None:
+            kept = "no checkpoint was written"
+        elif self.saved_step == 0:
+            kept = f"{last} holds only the untrained weights (step 0)"
+        else:
+            kept = f"{last} keeps step {self.saved_step}"
+        return RnnkitError(f"loss became {value} at step {self.state.step + 1} (learning rate {lr:.3g}); stopped, "
+                           f"{kept}; train again with a lower --lr or --grad-clip (--force replaces this run)")
+
     def fit(self) -> dict[str, Any]:
-        """Train until the budget is spent; returns a summary. Ctrl-C saves and raises TrainingInterrupted."""
+        """Train until the budget is spent; returns a summary. Ctrl-C or SIGTERM saves and raises
+        TrainingInterrupted."""
         cfg, s = self.cfg, self.state
         model = self.ddp or self.model
         model.train()
         share = cfg.batch_size // self.dist.world_size
         rows = slice(self.dist.rank * share, (self.dist.rank + 1) * share)
-        progress = Progress(self.show_progress, self.token_name)
+        progress = Progress(self.show_progress, self.token_name, start=self.progress())
         batches = self._epoch_batches()
         last_save = clock = time.monotonic()
-        window_tokens, window_loss, window_start = 0, 0.0, clock
+        # the logging window: a resumed run's first row averages only the steps summed since the resume
+        window_steps, window_tokens, window_loss, window_start = 0, 0, 0.0, clock
         in_main_thread = threading.current_thread() is threading.main_thread()
-        previous_handler = signal.signal(signal.SIGINT, self._request_stop) if in_main_thread else None
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in STOP_SIGNALS} if in_main_thread else {}
         try:
+            if s.step == 0:  # so that a run stopped before its first periodic save still resumes
+                self.save_last()
             while not self._done():
                 if self._stop_requested:
                     raise KeyboardInterrupt
@@ -286,10 +315,7 @@ class Trainer:
                     loss, carried = self.loss_fn(model, x, y, self.carried if self.carry else None)
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
-                    raise RnnkitError(
-                        f"loss became {loss_value} at step {s.step + 1}; stopped, the last good checkpoint "
-                        f"{self.run_dir / ckpt.LAST_FILE} is kept; lower --lr or --grad-clip and resume or restart"
-                    )
+                    raise self._non_finite(loss_value, lr)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 self.scaler.unscale_(self.optimizer)
@@ -303,18 +329,17 @@ class Trainer:
                 s.step, s.window, s.tokens = s.step + 1, s.window + 1, s.tokens + tokens
                 now = time.monotonic()  # wall time, validation included: --time 10m means 10 minutes
                 s.elapsed, clock = s.elapsed + now - clock, now
-                window_tokens += tokens
+                window_steps, window_tokens = window_steps + 1, window_tokens + tokens
                 window_loss += loss_value
                 if s.step % cfg.log_every == 0 or self._done():
                     rate = window_tokens / max(now - window_start, 1e-9)
-                    row = {"step": s.step, "epoch": s.epoch, "lr": lr,
-                           "loss": window_loss / (s.step % cfg.log_every or cfg.log_every),
+                    row = {"step": s.step, "epoch": s.epoch, "lr": lr, "loss": window_loss / window_steps,
                            "tokens": s.tokens, "tokens_per_s": rate, "elapsed": s.elapsed}
                     row["bpt"] = row["loss"] / LN2
                     self._log(row)
                     s.history = (s.history + [row])[-50:]
                     progress.update(self.progress(), row, s.best_val)
-                    window_tokens, window_loss, window_start = 0, 0.0, now
+                    window_steps, window_tokens, window_loss, window_start = 0, 0, 0.0, now
                 if s.step % cfg.eval_every == 0:
                     self._validate()
                     progress.update(self.progress(), None, s.best_val)
@@ -323,11 +348,11 @@ class Trainer:
                     last_save = time.monotonic()
         except KeyboardInterrupt:
             progress.close()
-            raise TrainingInterrupted(s.step, self.save_last()) from None
+            raise TrainingInterrupted(s.step, self.save_last(), self._stop_requested or "SIGINT") from None
         finally:
             progress.close()
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         if self.evaluate is not None and (s.step % cfg.eval_every or s.best_val == math.inf):
             self._validate()
         self.save_last()
@@ -337,3 +362,12 @@ class Trainer:
         last_validation = next((r for r in reversed(s.history) if "val_loss" in r), {})
         return {"step": s.step, "epoch": s.epoch, "tokens": s.tokens, "elapsed": s.elapsed,
                 "best_val": s.best_val, "final_loss": final_loss, "last_validation": last_validation}
+
+
+def _row_step(line: str) -> int | None:
+    """The step of a metrics.jsonl row; None for a blank or torn line (a kill mid-write)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return row.get("step", 0) if isinstance(row, dict) else None

@@ -8,6 +8,7 @@ from typing import Any
 
 from rnnkit.config import PRECISIONS, RunSections, TrainConfig, build_run_config, raise_first
 from rnnkit.data.words import TokenizerConfig
+from rnnkit.errors import finite_positive
 from rnnkit.models.classifier import ClassifierConfig
 
 LEVELS = ("word", "char")
@@ -74,7 +75,7 @@ class ClassifyConfig(RunSections):
             (d.embeddings is None or d.level == "word", "--embeddings needs --level word (they are word vectors)"),
             (d.cv == 0 or d.cv >= 2, f"--cv must be >= 2 folds, got {d.cv}"),
             (t.batch_size >= 1, f"--batch-size must be >= 1, got {t.batch_size}"),
-            (t.lr > 0, f"--lr must be > 0, got {t.lr}"),
+            finite_positive(t.lr, "--lr"),
             (t.eval_every >= 0, f"--eval-every must be >= 0 (0: once per epoch), got {t.eval_every}"),
             (t.patience is None or t.patience >= 1, f"--patience must be >= 1, got {t.patience}"),
             (t.max_steps or t.epochs or t.time, "give one of --max-steps, --epochs or --time"),

@@ -8,6 +8,7 @@ from typing import Any
 
 from rnnkit.config import RunSections, TrainConfig, build_section, check_sections, raise_first
 from rnnkit.data.series import SeriesConfig
+from rnnkit.errors import finite_positive
 from rnnkit.models.forecaster import ForecasterConfig
 
 # Small series, small models: fp32 on the CPU, many short steps, validation often.
@@ -44,7 +45,7 @@ class ForecastRunConfig(RunSections):
         t = self.train
         checks = [
             (t.batch_size >= 1, f"--batch-size must be >= 1, got {t.batch_size}"),
-            (t.lr > 0, f"--lr must be > 0, got {t.lr}"),
+            finite_positive(t.lr, "--lr"),
             (t.max_steps or t.epochs or t.time, "give one of --max-steps, --epochs or --time"),
             (t.patience is None or t.patience >= 1, f"--patience must be >= 1, got {t.patience}"),
             (t.precision in ("fp32", "bf16", "auto"), f"--precision must be fp32, bf16 or auto, got {t.precision!r}"),
