@@ -46,7 +46,7 @@ class Progress:
     """
 
     def __init__(self, enabled: bool, token_name: str = "char", *, start: float = 0.0, stream: TextIO | None = None,
-                 live: bool | None = None, every_s: float = PLAIN_EVERY_S,
+                 live: bool | None = None, every_s: float | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.token_name = token_name
         self.stream = stream if stream is not None else sys.stderr
@@ -55,7 +55,7 @@ class Progress:
         self.bar = tqdm(total=100.0, unit="%", file=self.stream, dynamic_ncols=True,
                         bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}{postfix}]") if self.live else None
         self.postfix: dict[str, str] = {}
-        self.every_s, self.clock = every_s, clock
+        self.every_s, self.clock = PLAIN_EVERY_S if every_s is None else every_s, clock
         self.started_at = self.last_line_at = clock()
         self.start_fraction = start
         self.next_fraction = self._next_mark(start)
