@@ -198,6 +198,9 @@ def test_resume_of_a_finished_run_says_so_and_writes_nothing(corpus, tmp_path, c
     assert line.startswith("rnnkit: ") and "finished" in line and f"--resume {out} --max-steps 8" in line, err
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == before
     assert [r["step"] for r in rows(out) if "val_loss" in r] == [3, 4]
+    code, _, err = cli("train", "--resume", out, "--max-steps", "3", capsys=capsys)  # a budget below what is done
+    assert code == 0 and "finished" in err and "--max-steps 8" in err, err
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == before
 
     assert cli("train", "--resume", out, "--max-steps", "8", capsys=capsys)[0] == 0  # the way to train longer
     assert [r["step"] for r in rows(out) if "val_loss" in r] == [3, 4, 6, 8]

@@ -194,12 +194,14 @@ def _finished_line(out: Path, trainer: Trainer, t: Any) -> str:
     if t.patience is not None and s.evals_since_best >= t.patience:
         return (f"{out} is finished: it stopped early at step {s.step} after {s.evals_since_best} validations "
                 "without a new best (patience); nothing to resume")
+    # "more" doubles what the run has done (a budget given at the resume may be below it)
     if t.max_steps is not None and s.step >= t.max_steps:
-        budget, more = f"--max-steps {t.max_steps}", f"--max-steps {2 * t.max_steps}"
+        budget, more = f"--max-steps {t.max_steps}", f"--max-steps {2 * max(t.max_steps, s.step)}"
     elif t.epochs is not None and s.step >= t.epochs * trainer.steps_per_epoch:
-        budget, more = f"--epochs {t.epochs:g}", f"--epochs {2 * t.epochs:g}"
+        done = max(t.epochs, s.step / trainer.steps_per_epoch)
+        budget, more = f"--epochs {t.epochs:g}", f"--epochs {math.ceil(2 * done):d}"
     else:
-        budget, more = f"--time {t.time:g}s", f"--time {math.ceil(2 * t.time):d}s"
+        budget, more = f"--time {t.time:g}s", f"--time {math.ceil(2 * max(t.time, s.elapsed)):d}s"
     return (f"{out} is finished: it trained its whole budget ({budget}, {s.step} steps); nothing was written. "
             f"To train longer, give a larger budget: 'rnnkit train --resume {out} {more}'")
 
