@@ -78,6 +78,18 @@ def test_force_on_an_empty_or_new_folder_moves_nothing(corpus, tmp_path, capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "empty", "new"]
 
 
+def test_force_never_moves_the_data_or_the_current_folder(corpus, tmp_path, monkeypatch, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    line = one_line_error(*cli("train", "lm", "--data", corpus, "--out", tmp_path, "--max-steps", "2", "--force",
+                               *TINY, capsys=capsys)[::2])
+    assert "holds the data file" in line
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(*cli("train", "lm", "--data", corpus, "--out", ".", "--max-steps", "2", "--force", *TINY,
+                               capsys=capsys)[::2])
+    assert "current folder" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "notes.txt"]
+
+
 # -- 2. last.pt from step 0 ---------------------------------------------------------------------------------
 def test_run_stopped_before_its_first_periodic_save_resumes(corpus, tmp_path, monkeypatch):
     """save_every is 1e9 seconds in tiny_config: only the step-0 checkpoint exists when the crash comes."""

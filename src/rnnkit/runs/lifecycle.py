@@ -11,7 +11,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +46,20 @@ def claim_run_dir(out: Path, task: Task) -> None:
                           f"{FORCE_HINT}")
 
 
-def set_aside(out: Path) -> Path | None:
+def set_aside(out: Path, keep: Iterable[Path] = ()) -> Path | None:
     """``--force``: rename a non-empty folder ``out`` to ``OUT.old-YYYYMMDD-HHMMSS`` (never deleting anything);
-    returns the new name, or None when there was nothing to move."""
+    returns the new name, or None when there was nothing to move. Refuses the current folder (or one above it)
+    and a folder holding one of ``keep`` (the run's data files)."""
     if not out.is_dir() or not any(out.iterdir()):
         return None
+    here, where = Path.cwd().resolve(), out.resolve()
+    if where == here or where in here.parents:
+        raise RnnkitError(f"--force will not move {out}, the current folder or one above it, aside; "
+                          "choose another --out")
+    inside = next((p for p in keep if where in Path(p).resolve().parents), None)
+    if inside is not None:
+        raise RnnkitError(f"--out {out} holds the data file {inside}; --force will not move it aside; "
+                          "choose another --out")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     aside = out.with_name(f"{out.name}.old-{stamp}")
     n = 1
@@ -147,7 +156,7 @@ def train(task: str | Task, config: Any, out: str | Path, *, resume: bool = Fals
     if resume and not task.trains:
         raise RnnkitError(f"{out} was made by 'rnnkit train {task.name}' in one go; there is nothing to resume")
     if not resume and os.environ.get("RANK", "0") == "0":  # rank 0 claims; other ranks see its files appear
-        if force and (aside := set_aside(out)) is not None:
+        if force and (aside := set_aside(out, datahash.data_files(config, {}))) is not None:
             log(f"rnnkit: moved the old {out} aside to {aside} (--force)")
         claim_run_dir(out, task)
     parts = task.subruns(config)
