@@ -90,6 +90,14 @@ def test_force_never_moves_the_data_or_the_current_folder(corpus, tmp_path, monk
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "notes.txt"]
 
 
+def test_a_run_killed_while_writing_its_config_can_be_started_again(corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json.x1y2z3.part").write_text('{"task": "l')  # all a kill left
+    code, _, err = cli("train", "lm", "--data", corpus, "--out", out, "--max-steps", "2", *TINY, capsys=capsys)
+    assert code == 0, err
+
+
 # -- 2. last.pt from step 0 ---------------------------------------------------------------------------------
 def test_run_stopped_before_its_first_periodic_save_resumes(corpus, tmp_path, monkeypatch):
     """save_every is 1e9 seconds in tiny_config: only the step-0 checkpoint exists when the crash comes."""

@@ -41,7 +41,9 @@ def claim_run_dir(out: Path, task: Task) -> None:
         how = f"continue it with 'rnnkit train --resume {out}', choose" if task.trains else "choose"
         raise RnnkitError(f"{out} already holds a run; {how} another --out {FORCE_HINT}")
     holds_subruns = out.is_dir() and any((child / ckpt.CONFIG_FILE).exists() for child in out.iterdir())
-    if out.is_dir() and any(out.iterdir()) and not holds_subruns:  # sub-runs (folds) are claimed one by one
+    # a '.part' file alone is a write cut short (a run killed before its config.json landed): nothing to keep
+    holds_files = out.is_dir() and any(not child.name.endswith(".part") for child in out.iterdir())
+    if holds_files and not holds_subruns:  # sub-runs (folds) are claimed one by one
         raise RnnkitError(f"--out {out} is a folder that is not empty and holds no run; choose an empty or new --out "
                           f"{FORCE_HINT}")
 
