@@ -159,6 +159,7 @@ def _train(task: Task, config: Any, out: Path, resume: bool, show_progress: bool
     prepared = task.prepare(config, load_vocab(task, out) if resume else None, ctx, **options)
     config, t = prepared.config, prepared.config.train
 
+    ckpt.check_parameter_budget(lambda: task.build_model(config), config.model, "the [model] settings")
     torch.manual_seed(t.seed)  # same initial weights on every rank
     model = task.build_model(config)
     if payload is None:

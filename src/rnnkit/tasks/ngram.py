@@ -170,10 +170,19 @@ class NgramTask(Task):
         path = run_dir / MODEL_FILE
         counts = ckpt.load_tensors(path).get("counts")
         order = config.model.order
+        stored = sum(1 for name in counts if str(name).startswith("grams_")) if isinstance(counts, dict) else 0
+        if isinstance(counts, dict) and stored != order:  # before listing ``order`` names: it may be 10^9
+            raise RnnkitError(f"{run_dir / ckpt.CONFIG_FILE} has model.order={order} but {path} holds the counts "
+                              f"of an order-{stored} model; restore the run's config.json")
         names = [f"{kind}_{k}" for k in range(1, order + 1) for kind in ("grams", "counts")]
         if not isinstance(counts, dict) or any(not isinstance(counts.get(n), torch.Tensor) for n in names):
             raise RnnkitError(f"{path} does not hold the counts of an order-{order} n-gram model; "
                               "the files come from different runs")
+        meta = ckpt.load_json(run_dir / ckpt.CONFIG_FILE).get("meta")
+        counted = meta.get("vocab_size") if isinstance(meta, dict) else None
+        if isinstance(counted, int) and counted != len(vocab):
+            raise RnnkitError(f"{run_dir / self.vocab_file} has {len(vocab)} tokens but {run_dir / ckpt.CONFIG_FILE} "
+                              f"has meta.vocab_size={counted}; the files come from different runs")
         top = max((int(counts[f"grams_{k}"].max()) for k in range(1, order + 1) if counts[f"grams_{k}"].numel()),
                   default=-1)
         if top >= len(vocab):
