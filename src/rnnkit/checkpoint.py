@@ -46,6 +46,13 @@ def load_json(path: Path) -> dict:
         raise RnnkitError(f"{path} not found; is {Path(path).parent} a run directory made by 'rnnkit train'?") from e
     except json.JSONDecodeError as e:
         raise RnnkitError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from e
+    except UnicodeDecodeError as e:
+        raise RnnkitError(f"{path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                          "restore the run's file") from e
+    except RecursionError as e:
+        raise RnnkitError(f"{path} nests too deeply to be a run's file; restore the run's file") from e
+    except IsADirectoryError as e:
+        raise RnnkitError(f"{path} is a folder, not a file; restore the run's file") from e
 
 
 def save_tensors(path: Path, payload: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from rnnkit import __version__
 from rnnkit.commands import load_all
 from rnnkit.commands.common import add_budget_flags
 from rnnkit.config import SAMPLING_PRECISIONS
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, shown
 
 EXIT_USER_ERROR, EXIT_INTERRUPTED = 2, 130
 
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except RnnkitError as e:
-        print(f"rnnkit: {e}", file=sys.stderr)
+        print(f"rnnkit: {shown(e, limit=None)}", file=sys.stderr)  # whatever a message quotes, never raw bytes
         return EXIT_USER_ERROR
     except TrainingInterrupted as e:
         print(f"\nrnnkit: {e}; continue with 'rnnkit train --resume {e.path.parent}'", file=sys.stderr)

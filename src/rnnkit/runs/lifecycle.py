@@ -93,7 +93,7 @@ def load_vocab(task: Task, run_dir: Path) -> Any:
         return task.vocab_class.from_dict(stored)
     except RnnkitError as e:
         raise RnnkitError(f"{path}: {e}") from None
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:  # a hand-edited file's wrong shape
         raise RnnkitError(f"{path} is not a {task.name} vocabulary ({type(e).__name__}: {e}); "
                           "restore the run's file") from None
 

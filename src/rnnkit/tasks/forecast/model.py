@@ -22,7 +22,7 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.data.series import Scaler, Series, SeriesConfig, load_series
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, raise_first
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.forecast.config import ForecastRunConfig
 
@@ -43,8 +43,22 @@ class ForecastVocab:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ForecastVocab:
+        info = d.get("series")
+
+        def names(key: str) -> bool:
+            return isinstance(info.get(key), list) and all(isinstance(n, str) for n in info[key])
+        raise_first([
+            (isinstance(info, dict), "has no 'series' table"),
+            (isinstance(info, dict) and names("target_names") and len(info["target_names"]) >= 1,
+             "series.target_names must be a list of column names"),
+            (isinstance(info, dict) and names("covariate_names"), "series.covariate_names must be a list of names"),
+            (isinstance(info, dict) and isinstance(info.get("season"), int) and not isinstance(info["season"], bool)
+             and info["season"] >= 1, "series.season must be an integer >= 1"),
+        ])
         cov = d.get("covariate_scaler")
-        return cls(Scaler.from_dict(d["scaler"]), Scaler.from_dict(cov) if cov else None, dict(d["series"]))
+        covariates = len(info["covariate_names"])
+        return cls(Scaler.from_dict(d.get("scaler"), len(info["target_names"])),
+                   Scaler.from_dict(cov, covariates) if cov is not None else None, dict(info))
 
 
 # -- a series cut for training ---------------------------------------------------------------------
