@@ -23,7 +23,7 @@ from rnnkit import checkpoint as ckpt
 from rnnkit.config import RunSections, build_run_config, raise_first
 from rnnkit.data.vocab import WordVocab
 from rnnkit.errors import RnnkitError
-from rnnkit.generate import SamplingConfig, filter_logits
+from rnnkit.generate import SamplingConfig, check_memory, filter_logits
 from rnnkit.models.ngram import KneserNeyLM
 from rnnkit.tasks.base import Context, Fitted, Task
 from rnnkit.tasks.lm import LEVELS, DataConfig, LanguageModelTask, Vocab, encode_text, load_corpus
@@ -112,6 +112,9 @@ class NgramGenerator:
             prime = "".join(c for c in prime if c not in dropped)
         temperature, top_k = (1.0, 1) if cfg.greedy else (cfg.temperature, cfg.top_k)
         prime_ids = self.vocab.encode(prime)
+        # each sample keeps its pieces (a small str object per token) and a (V,) distribution per step
+        check_memory(cfg.num_samples * ((len(prime_ids) + cfg.length) * 64 + len(self.vocab) * 8),
+                     f"--num-samples {cfg.num_samples} x --length {cfg.length}", "ask for fewer or shorter samples")
         streaming = stream is not None and cfg.num_samples == 1
         texts = []
         for i in range(cfg.num_samples):

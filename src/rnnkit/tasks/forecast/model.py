@@ -23,6 +23,7 @@ import torch
 from rnnkit import checkpoint as ckpt
 from rnnkit.data.series import Scaler, Series, SeriesConfig, load_series
 from rnnkit.errors import RnnkitError, raise_first
+from rnnkit.generate import check_memory
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.forecast.config import ForecastRunConfig
 
@@ -243,6 +244,10 @@ class ForecastModel:
         length, n = self.config.data.input_len, len(series)
         if horizon < 1:
             raise RnnkitError(f"--horizon must be >= 1, got {horizon}")
+        # per step: a time stamp, covariates, and each target's point and quantiles through a few copies
+        quantiles = len(self.config.model.quantiles)
+        per_step = 64 + 8 * series.covariates.shape[1] + 32 * series.values.shape[1] * (2 + quantiles)
+        check_memory(horizon * per_step, f"--horizon {horizon}", "forecast fewer steps")
         if n < length:
             raise RnnkitError(f"the model reads {length} past points but the series has {n}; give a longer series")
         c = series.covariates.shape[1]
