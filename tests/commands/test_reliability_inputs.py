@@ -86,3 +86,14 @@ def test_shown_escapes_control_and_invisible_characters():
     assert shown("a\x1b[31mb\n\t\x00\u200b\u2028é") == "a\\x1b[31mb\\n\\t\\x00\\u200b\\u2028é"
     assert shown(b"\xff\x1b") == "ÿ\\x1b"
     assert shown("x" * 100, limit=10) == "x" * 10 + "..."
+
+
+def test_label_case_collision_is_reported_by_train(tmp_path, capsys):
+    data = tmp_path / "l.csv"
+    data.write_text("text,label\n" + "".join(f"good film {i},POS\nbad film {i},neg\nnice {i},pos \n"
+                                             for i in range(20)))
+    code, _, err = cli("train", "classify", "--data", data, "--out", tmp_path / "r", "--max-steps", "1",
+                       "--hidden-size", "8", "--embedding-size", "8", "--device", "cpu", "--no-progress",
+                       capsys=capsys)
+    assert code == 0, err
+    assert any("differ only in case" in line and "POS" in line for line in err.splitlines()), err
