@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from rnnkit.config import MAX_PARAMETERS
 from rnnkit.errors import RnnkitError
 from rnnkit.fileio import atomic_write, atomic_write_text
 
@@ -45,6 +46,13 @@ def load_json(path: Path) -> dict:
         raise RnnkitError(f"{path} not found; is {Path(path).parent} a run directory made by 'rnnkit train'?") from e
     except json.JSONDecodeError as e:
         raise RnnkitError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from e
+    except UnicodeDecodeError as e:
+        raise RnnkitError(f"{path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                          "restore the run's file") from e
+    except RecursionError as e:
+        raise RnnkitError(f"{path} nests too deeply to be a run's file; restore the run's file") from e
+    except IsADirectoryError as e:
+        raise RnnkitError(f"{path} is a folder, not a file; restore the run's file") from e
 
 
 def save_tensors(path: Path, payload: dict[str, Any]) -> None:
@@ -128,9 +136,13 @@ def check_state_dict(expected: dict[str, torch.Tensor], stored: Any, weights: Pa
         if got == want:
             continue
         sizes = _size_fields(model_config)
-        # the field behind a wrong dimension divides it, and does not divide what the checkpoint has there
         pairs = [(w, g) for w, g in zip(want, got) if w != g] if len(want) == len(got) else []
-        culprits = [k for k, v in sizes.items() if v > 1 and any(w % v == 0 and g % v for w, g in pairs)]
+        # the field behind a wrong dimension divides it, and the checkpoint's dimension is not that multiple of
+        # it (say 3*hidden_size for a GRU); among several, vocabulary sizes (already checked against the vocab
+        # file) come last, then the field with the smallest multiple
+        culprits = sorted((("vocab" in k, w // v), k) for k, v in sizes.items() for w, g in pairs
+                          if v > 1 and w % v == 0 and (g % v or (g % (w // v) == 0 and g // (w // v) != v)))
+        culprits = [k for _, k in culprits]
         field = f"model.{culprits[0]}={sizes[culprits[0]]}" if culprits else "its [model] section"
         raise RnnkitError(f"{config_file} does not match {weights.name}: {field} makes {name} {list(want)}, "
                           f"the checkpoint has {list(got)}; restore the run's config.json or retrain")
@@ -149,6 +161,29 @@ def _check_plausible_sizes(stored: Any, weights: Path, model_config: Any) -> Non
                               "config.json or retrain")
 
 
+def check_parameter_budget(build: Callable[[], torch.nn.Module], model_config: Any,
+                           where: str | Path) -> torch.nn.Module:
+    """The model ``build`` makes, on the meta device; a one-line error when it has more than ``MAX_PARAMETERS``.
+
+    The model is built on the meta device (shapes only, no memory), so a size of 10^9 is refused before
+    anything is allocated; the message names the largest size setting of ``model_config``.
+    """
+    try:
+        with torch.device("meta"):
+            skeleton = build()
+    except (RuntimeError, OverflowError, MemoryError) as e:
+        raise RnnkitError(f"{where}: its [model] section cannot be built ({str(e).splitlines()[0]}); "
+                          "use smaller sizes") from None
+    count = sum(p.numel() for p in skeleton.parameters())
+    if count > MAX_PARAMETERS:
+        sizes = _size_fields(model_config)
+        field = max(sizes, key=lambda k: sizes[k]) if sizes else None
+        culprit = f"model.{field}={sizes[field]} " if field else ""
+        raise RnnkitError(f"{where}: {culprit}makes a model of {count:.3g} parameters, over rnnkit's budget of "
+                          f"{MAX_PARAMETERS:.3g} (rnnkit.config.MAX_PARAMETERS); use smaller sizes")
+    return skeleton
+
+
 def load_model(build: Callable[[], torch.nn.Module], weights: Path, model_config: Any,
                device: str | torch.device = "cpu") -> torch.nn.Module:
     """Build the model of ``model_config`` and load ``weights`` into it, in eval mode on ``device``.
@@ -159,12 +194,7 @@ def load_model(build: Callable[[], torch.nn.Module], weights: Path, model_config
     weights = Path(weights)
     payload = load_tensors(weights)
     _check_plausible_sizes(payload.get("model"), weights, model_config)
-    try:
-        with torch.device("meta"):
-            skeleton = build()
-    except (RuntimeError, OverflowError, MemoryError) as e:
-        raise RnnkitError(f"{weights.parent / CONFIG_FILE}: its [model] section cannot be built "
-                          f"({str(e).splitlines()[0]}); restore the run's config.json or retrain") from None
+    skeleton = check_parameter_budget(build, model_config, weights.parent / CONFIG_FILE)
     check_state_dict(skeleton.state_dict(), payload.get("model"), weights, model_config)
     model = build()
     model.load_state_dict(payload["model"])

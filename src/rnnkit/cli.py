@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -16,7 +17,7 @@ from rnnkit import __version__
 from rnnkit.commands import load_all
 from rnnkit.commands.common import add_budget_flags, add_output_flags
 from rnnkit.config import SAMPLING_PRECISIONS
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, shown
 
 EXIT_USER_ERROR, EXIT_INTERRUPTED = 2, 130
 
@@ -31,6 +32,9 @@ class _Parser(argparse.ArgumentParser):
 def _os_error_line(e: OSError) -> str:
     """One line for an OSError on a path the user named (``--out /proc/x``, a file where a folder should be)."""
     where = e.filename if e.filename is not None else "a path you gave"
+    where = re.sub(r"\.[^./]+\.part$", "", str(where))  # the path asked for, not atomic_write's temp file beside it
+    if isinstance(e, (FileExistsError, NotADirectoryError)):  # a folder wanted where a regular file is
+        return f"cannot write {where}: it or a folder above it is a file; choose a path in a folder you can write to"
     reason = e.strerror or type(e).__name__
     return f"cannot write or read {where}: {reason}; choose a path in a folder you can write to"
 
@@ -144,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except RnnkitError as e:
-        print(f"rnnkit: {e}", file=sys.stderr)
+        print(f"rnnkit: {shown(e, limit=None)}", file=sys.stderr)  # whatever a message quotes, never raw bytes
         return EXIT_USER_ERROR
     except RunFinished as e:  # resuming a finished run: nothing to do is not a mistake
         print(f"rnnkit: {e}", file=sys.stderr)

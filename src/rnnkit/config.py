@@ -9,8 +9,11 @@ and every task shares ``TrainConfig``. Precedence, lowest first: dataclass defau
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import sys
+import types
+import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -24,6 +27,12 @@ from rnnkit.errors import RnnkitError, finite_positive, raise_first
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
+
+
+#: The size budget of a model, checked from its config before any tensor is allocated (a hand-edited
+#: config.json or a typo'd --hidden-size fails in one line instead of reaching the allocator):
+MAX_PARAMETERS = 4 * 10**9  # 16 GB of fp32 weights (64 GB with Adam's state): beyond any one machine rnnkit targets
+MAX_LAYERS = 256  # recurrent stacks this deep are never trained; 10^6 layers would take minutes just to build
 
 
 #: How ``sample`` steps an LSTM on the CPU (``rnnkit.generate.SamplingConfig.precision``).
@@ -130,7 +139,57 @@ def build_section(cls, values: dict[str, Any], section: str):
     if unknown:
         raise RnnkitError(f"unknown setting {section}.{unknown[0]}; "
                           f"known [{section}] settings: {', '.join(sorted(known))}")
+    hints = get_type_hints(cls)
+    for name, value in values.items():
+        expected = _type_problem(value, hints[name])
+        if expected:
+            raise RnnkitError(f"{section}.{name} must be {expected}, got {_short_repr(value)}")
     return cls(**values)
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _short_repr(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """None when ``value`` (from TOML, JSON or --set) fits the type ``hint`` of a config field, else what it must be.
+
+    Numbers must be finite; an integer field takes no float or bool; a float field takes an integer;
+    a tuple field takes a list or tuple of fitting items.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        problems = [_type_problem(value, a) for a in args if a is not type(None)]
+        if any(p is None for p in problems):
+            return None
+        return " or ".join(p for p in problems if p) + (" (or null)" if type(None) in args else "")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return "a list"
+        items = args[:1] if len(args) == 2 and args[1] is Ellipsis else args
+        if items and args[-1] is not Ellipsis and len(value) != len(items):
+            return f"a list of {len(items)} items"
+        for i, item in enumerate(value):
+            problem = _type_problem(item, items[0] if len(items) == 1 else items[i])
+            if problem:
+                return f"a list of items each {problem}"
+        return None
+    if hint is bool:
+        return None if isinstance(value, bool) else _TYPE_WORDS[bool]
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else _TYPE_WORDS[int]
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else "a finite number"
+    if hint is str:
+        return None if isinstance(value, str) else _TYPE_WORDS[str]
+    return None  # a type config fields do not use: left to the section's own checks
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

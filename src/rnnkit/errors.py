@@ -19,3 +19,26 @@ def raise_first(checks: list[tuple[object, str]]) -> None:
     for ok, message in checks:
         if not ok:
             raise RnnkitError(message)
+
+
+def shown(value: object, limit: int | None = 60) -> str:
+    """``value`` as a message may quote it: control and invisible characters escaped (ESC becomes ``\\x1b``,
+    a newline ``\\n``), so a file's bytes never reach the terminal raw; cut to ``limit`` characters.
+
+    Every message that quotes file content (a column name, a label, a word) goes through this helper,
+    and the CLI passes its whole ``rnnkit:`` line through it as a last guard.
+    """
+    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    out = "".join(_escape(c) for c in text)
+    return out if limit is None or len(out) <= limit else out[:limit] + "..."
+
+
+def _escape(c: str) -> str:
+    import unicodedata
+
+    if not unicodedata.category(c).startswith(("C", "Zl", "Zp")):  # control, format, unassigned, line breaks
+        return c
+    if c in "\n\r\t":
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}[c]
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

@@ -114,10 +114,16 @@ def check_sampling_memory(model: nn.Module, batch: int, prime_len: int, length: 
     vocab = max((p.shape[0] for p in model.parameters() if p.dim() == 2), default=1)  # the largest matrix's rows
     width = max((max(p.shape) for p in model.parameters()), default=1)
     need = batch * (prime_len * vocab * 4 + width * 4 * 4 + (prime_len + length) * 8)
+    check_memory(need, f"--num-samples {batch} x --length {length} (prime {prime_len} tokens)",
+                 "ask for fewer or shorter samples")
+
+
+def check_memory(need: float, what: str, fix: str) -> None:
+    """A one-line error when ``what`` (a request: samples, a beam, a horizon) plans to allocate ``need`` bytes,
+    more than ``SAMPLING_MEMORY_LIMIT``; every generating command checks its estimate here before allocating."""
     if need > SAMPLING_MEMORY_LIMIT:
-        raise RnnkitError(f"--num-samples {batch} x --length {length} (prime {prime_len} tokens) would need about "
-                          f"{need / 2**30:.1f} GiB, above the {SAMPLING_MEMORY_LIMIT / 2**30:.0f} GiB limit; "
-                          "ask for fewer or shorter samples")
+        raise RnnkitError(f"{what} would need about {need / 2**30:.1f} GiB, above the "
+                          f"{SAMPLING_MEMORY_LIMIT / 2**30:.0f} GiB limit; {fix}")
 
 
 def generate_tokens(model: nn.Module, prime_ids: Tensor, cfg: SamplingConfig,

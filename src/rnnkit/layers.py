@@ -21,6 +21,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.cells import PARALLEL_CELLS, check_cell_kind, step_function
 from rnnkit.cells.parallel_cell import scan_dtype
+from rnnkit.config import MAX_LAYERS
 from rnnkit.errors import RnnkitError, raise_first
 
 #: An LSTM state is a pair (h, c); the other cells carry h alone.
@@ -44,6 +45,8 @@ def recurrent_checks(hidden_size: int, num_layers: int, dropout: float, flags: b
     if flags:
         return [(positive(hidden_size), f"--hidden-size must be >= 1, got {hidden_size}"),
                 (positive(num_layers), f"--num-layers must be >= 1, got {num_layers}"),
+                (not positive(num_layers) or num_layers <= MAX_LAYERS,
+                 f"--num-layers must be at most {MAX_LAYERS}, got {num_layers}"),
                 (0 <= dropout < 1, f"--dropout must be in [0, 1), got {dropout}")]
     return [(positive(hidden_size), f"Recurrent needs hidden_size to be a positive integer, got {hidden_size!r}"),
             (positive(num_layers), f"Recurrent needs num_layers to be a positive integer, got {num_layers!r}"),

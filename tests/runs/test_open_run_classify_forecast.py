@@ -123,6 +123,8 @@ def test_forecaster_trains_in_fp32_when_asked_for_auto_and_checks_its_series_fil
     assert set(series_file) == {"scaler", "series", "covariate_scaler"}
     assert series_file["series"]["interval_adjust"] == stored["meta"]["interval_adjust"]
     series_file["series"]["target_names"] = ["a", "b"]
+    for key in ("shift", "scale"):  # a consistent file of two targets (each file is checked on its own first)
+        series_file["scaler"][key] *= 2
     (out / "series.json").write_text(json.dumps(series_file))
     with pytest.raises(RnnkitError, match=r"series.json gives num_targets 2 but .* has model.num_targets=1"):
         open_run(out)

@@ -58,6 +58,8 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     add_override_flags(lm)
     lm.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and output weights")
     lm.add_argument("--lowercase", action="store_true", default=None, help="word level: lower-case the text")
+    lm.add_argument("--keep-crlf", action="store_true", default=None,
+                    help="keep Windows line endings (CRLF) as they are (default: read them as LF, saying so)")
     lm.add_argument("--random-windows", action="store_const", const="random", dest="batching",
                     help="sample random windows instead of stateful streams")
     lm.add_argument("--batching", dest="batching", choices=["stream", "random"], help="stream (default) or random")
@@ -70,6 +72,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         extra["model"] = {"tie_weights": True}
     if args.lowercase:
         extra["data"] = {"lowercase": True}
+    if args.keep_crlf:
+        extra.setdefault("data", {})["keep_crlf"] = True
     return sections(args, LM_FLAGS, extra)
 
 

@@ -35,11 +35,14 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for the model")
     add_override_flags(p)
     p.add_argument("--lowercase", action="store_true", default=None, help="word level: lowercase the text")
+    p.add_argument("--keep-crlf", action="store_true", default=None,
+                    help="keep Windows line endings (CRLF) as they are (default: read them as LF, saying so)")
     add_typed_flags(p, NGRAM_FLAGS, HELP, config="rnnkit.tasks.ngram:NgramRunConfig", budget=False)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return sections(args, NGRAM_FLAGS, {"data": {"lowercase": True}} if args.lowercase else None)
+    data = {**({"lowercase": True} if args.lowercase else {}), **({"keep_crlf": True} if args.keep_crlf else {})}
+    return sections(args, NGRAM_FLAGS, {"data": data} if data else None)
 
 
 def report(summary: dict[str, Any], run_dir: Any) -> int:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.data.reader import decode, read_text, sniff_delimiter
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, shown
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".json": None}
 TEXT_COLUMN, LABEL_COLUMN = "text", "label"
@@ -84,7 +84,7 @@ def _missing_column(path: Path, kind: str, name: str, columns: Sequence[str], fl
     close = difflib.get_close_matches(name, list(columns), n=1)
     hint = f"did you mean {flag} {close[0]}?" if close else f"pass {flag} NAME"
     return RnnkitError(f"{path} has no {kind} column {name!r}; its columns are: "
-                       f"{', '.join(map(str, columns))}; {hint}")
+                       f"{', '.join(shown(c, 30) for c in columns)}; {hint}")
 
 
 def _read_table(path: Path, text_column: str, label_column: str, encoding: str,
@@ -217,7 +217,7 @@ def read_labeled(sources: Sequence[str], text_column: str = TEXT_COLUMN, label_c
         unknown = sorted(set(labels) - set(classes))
         if unknown:
             raise RnnkitError(f"label {unknown[0]!r} in {', '.join(sources)} is not one the model was trained on "
-                              f"({', '.join(classes)}); relabel or retrain")
+                              f"({shown(', '.join(classes))}); relabel or retrain")
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[label] for label in labels], dtype=np.int64)
     return LabeledData(texts, y, tuple(classes), notes)

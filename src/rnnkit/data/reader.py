@@ -82,14 +82,16 @@ def decode(raw: bytes, path: Path | str, encoding: str = "utf-8", notes: list[st
         return raw.decode("latin-1")
 
 
-def normalize_newlines(text: str, path: Path | str) -> str:
-    """``text`` with ``\\r\\n`` turned into ``\\n``, said once per ``path`` when anything changed."""
-    if "\r\n" not in text:
-        return text
-    if str(path) not in _noted:
+def normalize_newlines(text: str, path: Path | str, dropped_bom: bool = False, keep_crlf: bool = False) -> str:
+    """``text`` with ``\\r\\n`` turned into ``\\n`` (unless ``keep_crlf``); one info line per ``path`` says
+    what changed (the line endings, and a byte-order mark ``decode`` dropped)."""
+    crlf = not keep_crlf and "\r\n" in text
+    changes = [what for what, done in (("dropped its UTF-8 byte-order mark", dropped_bom),
+                                       ("read its Windows line endings (CRLF) as LF", crlf)) if done]
+    if changes and str(path) not in _noted:
         _noted.add(str(path))
-        _log.info("%s has Windows line endings (CRLF); read them as LF", path)
-    return text.replace("\r\n", "\n")
+        _log.info("%s: %s%s", path, " and ".join(changes), "; pass --keep-crlf to keep CRLF" if crlf else "")
+    return text.replace("\r\n", "\n") if crlf else text
 
 
 def read_text(path: str | os.PathLike[str], encoding: str = "utf-8", *, fallback: bool = False,
@@ -105,7 +107,8 @@ def read_text(path: str | os.PathLike[str], encoding: str = "utf-8", *, fallback
     if not raw or (empty_hint is not None and not raw.strip()):
         raise RnnkitError(f"{path} is empty" + (f"; {empty_hint}" if empty_hint else ""))
     text = decode(raw, path, encoding, notes, fallback)
-    return text if keep_crlf else normalize_newlines(text, path)
+    dropped_bom = raw.startswith(codecs.BOM_UTF8) and check_encoding(encoding) == "utf-8"
+    return normalize_newlines(text, path, dropped_bom, keep_crlf)
 
 
 def sniff_delimiter(text: str, default: str) -> str:

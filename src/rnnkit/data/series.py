@@ -27,7 +27,7 @@ import numpy as np
 
 from rnnkit.data.datasets import BuiltinDataset, builtin_names, register_builtin
 from rnnkit.data.reader import sniff_delimiter
-from rnnkit.errors import RnnkitError, raise_first
+from rnnkit.errors import RnnkitError, raise_first, shown
 
 for _name, _description in (("sine", "a generated sine wave"),
                              ("airline", "monthly international airline passengers, 1949-1960 (Box & Jenkins)"),
@@ -206,8 +206,8 @@ def builtin_series(name: str) -> Series:
 def _lines(rows) -> str:
     """CSV line numbers (header is line 1) of data rows, the first few of them."""
     rows = [int(r) + 2 for r in rows]
-    shown = ", ".join(str(r) for r in rows[:5])
-    return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+    listed = ", ".join(str(r) for r in rows[:5])
+    return listed + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
 
 def season_for(freq: str | None) -> int:
@@ -224,7 +224,7 @@ def _pick_time_column(frame, config: SeriesConfig) -> str | None:
     if config.time_column is not None:
         if config.time_column not in frame.columns:
             raise RnnkitError(f"--time-column {config.time_column!r} is not a column of {config.data}; "
-                              f"columns: {', '.join(map(str, frame.columns))}")
+                              f"columns: {', '.join(shown(c, 30) for c in frame.columns)}")
         return config.time_column
     for column in frame.columns:
         if str(column).strip().lower() in TIME_NAMES:
@@ -290,14 +290,15 @@ def read_csv_series(config: SeriesConfig) -> Series:
     time_column = _pick_time_column(frame, config)
     for column in (*config.target, *config.covariates):
         if column not in frame.columns:
-            raise RnnkitError(f"column {column!r} is not in {path}; columns: {', '.join(map(str, frame.columns))}")
+            raise RnnkitError(f"column {column!r} is not in {path}; "
+                              f"columns: {', '.join(shown(c, 30) for c in frame.columns)}")
     targets = config.target
     if not targets:
         candidates = [c for c in frame.columns if c != time_column and c not in config.covariates
                       and pd.api.types.is_numeric_dtype(frame[c])]
         if len(candidates) != 1:
             raise RnnkitError(f"{path} has {len(candidates)} numeric columns besides time and covariates "
-                              f"({', '.join(map(str, candidates)) or 'none'}); pass --target COL")
+                              f"({', '.join(shown(c, 30) for c in candidates) or 'none'}); pass --target COL")
         targets = (candidates[0],)
     overlap = set(targets) & set(config.covariates)
     if overlap:
@@ -328,7 +329,7 @@ def read_csv_series(config: SeriesConfig) -> Series:
     observed = ~np.isnan(values).all(axis=1)
     last = int(np.flatnonzero(observed)[-1]) + 1 if observed.any() else 0
     if last == 0:
-        raise RnnkitError(f"target columns {', '.join(targets)} of {path} are empty")
+        raise RnnkitError(f"target columns {shown(', '.join(targets))} of {path} are empty")
     if last < len(values) and not config.covariates:
         raise RnnkitError(f"target {targets[0]!r} of {path} is empty at the end (CSV lines "
                           f"{_lines(range(last, len(values)))}); drop those rows or pass --fill")
@@ -413,7 +414,7 @@ class Scaler:
         """Fit on ``values`` (N, C), the training part of the series."""
         if log and (values <= 0).any():
             column = names[int(np.argmax((values <= 0).any(axis=0)))] if names else "a column"
-            raise RnnkitError(f"--log needs positive values, but {column} has values <= 0; drop --log")
+            raise RnnkitError(f"--log needs positive values, but {shown(column)} has values <= 0; drop --log")
         x = np.log(values) if log else values
         if kind == "standard":
             shift, scale = x.mean(axis=0), x.std(axis=0)
@@ -437,8 +438,26 @@ class Scaler:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Scaler:
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], columns: int | None = None) -> Scaler:
+        """The scaler stored as ``d`` (checked: finite numbers, non-zero scales, ``columns`` of them if given)."""
+        if not isinstance(d, dict) or set(d) - {"kind", "log", "shift", "scale"}:
+            raise RnnkitError("its scaler is not one rnnkit wrote")
+        scaler = cls(**d)
+
+        def numbers(v: Any) -> bool:
+            return isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                               and np.isfinite(x) for x in v)
+        raise_first([
+            (scaler.kind in SCALERS, f"its scaler kind {shown(scaler.kind)!r} is not one of {', '.join(SCALERS)}"),
+            (isinstance(scaler.log, bool), "its scaler's log must be true or false"),
+            (numbers(scaler.shift) and numbers(scaler.scale) and len(scaler.shift) == len(scaler.scale)
+             and all(x != 0 for x in scaler.scale), "its scaler's shift and scale must be finite numbers, one "
+                                                   "per column, scales non-zero"),
+            (columns is None or len(scaler.scale) == columns,
+             f"its scaler has {len(scaler.scale) if isinstance(scaler.scale, list) else '?'} columns, "
+             f"the series {columns}"),
+        ])
+        return scaler
 
 
 # -- windows ---------------------------------------------------------------------------------------

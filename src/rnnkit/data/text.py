@@ -40,24 +40,28 @@ def encode_corpus(
     encoding: str = "utf-8",
     cache_dir: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
+    keep_crlf: bool = False,
 ) -> tuple[np.ndarray, CharVocab]:
     """Read and encode a text file, returning (ids (N,) in the smallest dtype, vocab); cached as .npy + JSON.
 
     The cache key is the file's content sha256 and size, the encoding and the vocabulary (built from
-    the text when `vocab` is None), so an edited file is re-encoded. `cache_dir` defaults to
+    the text when `vocab` is None) and `keep_crlf` (CRLF line endings kept, else read as LF), so an edited file
+    is re-encoded. `cache_dir` defaults to
     ``datasets.cache_dir() / "encoded"``.
     """
     path = Path(path)
     codec = check_encoding(encoding)
     if not use_cache:
-        return _encode_file(path, vocab, encoding)
+        return _encode_file(path, vocab, encoding, keep_crlf)
     try:
         size = path.stat().st_size
         file_sha = datasets.file_sha256(path)
     except OSError:
-        return _encode_file(path, vocab, encoding)  # read_text raises the user-facing error
+        return _encode_file(path, vocab, encoding, keep_crlf)  # read_text raises the user-facing error
     vocab_key = "auto" if vocab is None else json.dumps(vocab.to_dict(), ensure_ascii=True)
-    key = hashlib.sha256(f"v{CACHE_FORMAT_VERSION}|{file_sha}|{size}|{codec}|{vocab_key}".encode()).hexdigest()[:32]
+    crlf = "|crlf" if keep_crlf else ""  # (the key of entries without it is unchanged)
+    key = hashlib.sha256(f"v{CACHE_FORMAT_VERSION}|{file_sha}|{size}|{codec}|{vocab_key}{crlf}".encode())
+    key = key.hexdigest()[:32]
     folder = Path(cache_dir).expanduser() if cache_dir is not None else datasets.cache_dir() / "encoded"
     npy, meta_path = folder / f"{key}.npy", folder / f"{key}.json"
 
@@ -66,7 +70,7 @@ def encode_corpus(
         logger.debug("encoded corpus cache hit: %s", npy)
         return cached
 
-    ids, vocab = _encode_file(path, vocab, encoding)
+    ids, vocab = _encode_file(path, vocab, encoding, keep_crlf)
     meta = {
         "format_version": CACHE_FORMAT_VERSION,
         "source": str(path.resolve()),
@@ -87,9 +91,10 @@ def encode_corpus(
     return ids, vocab
 
 
-def _encode_file(path: Path, vocab: CharVocab | None, encoding: str) -> tuple[np.ndarray, CharVocab]:
+def _encode_file(path: Path, vocab: CharVocab | None, encoding: str,
+                 keep_crlf: bool = False) -> tuple[np.ndarray, CharVocab]:
     """Read and encode without the cache."""
-    text = read_text(path, encoding)
+    text = read_text(path, encoding, keep_crlf=keep_crlf)
     if vocab is None:
         vocab = CharVocab.from_text(text)
     try:

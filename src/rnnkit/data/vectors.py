@@ -91,6 +91,12 @@ def load_word2vec(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
     except OSError as exc:
         raise RnnkitError(f"cannot read word vectors {path}: {exc.strerror}; check the path") from None
     count, dim, start = _parse_header(data, name)
+    # each record holds at least 2*dim bytes (text: a digit and a space per value; binary: 4 bytes per value),
+    # so a header promising far more than the file can hold is refused before any array of its size is
+    # allocated (small mismatches are left to the parsers, whose messages say more)
+    if count * 2 * dim > max(len(data) - start, 2**24):
+        raise RnnkitError(f"{name}: header says {count} words of dimension {dim}, more than its "
+                          f"{len(data) - start} bytes of records can hold; {_FIX}")
     text = _parse_text(data[start:], count, dim)
     if isinstance(text, tuple):
         return text

@@ -135,7 +135,7 @@ def load_vocab(task: Task, run_dir: Path) -> Any:
         return task.vocab_class.from_dict(stored)
     except RnnkitError as e:
         raise RnnkitError(f"{path}: {e}") from None
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:  # a hand-edited file's wrong shape
         raise RnnkitError(f"{path} is not a {task.name} vocabulary ({type(e).__name__}: {e}); "
                           "restore the run's file") from None
 
@@ -242,6 +242,7 @@ def _train(task: Task, config: Any, out: Path, resume: bool, show_progress: bool
     prepared = task.prepare(config, load_vocab(task, out) if payload is not None else None, ctx, **options)
     config, t = prepared.config, prepared.config.train
 
+    ckpt.check_parameter_budget(lambda: task.build_model(config), config.model, "the [model] settings")
     torch.manual_seed(t.seed)  # same initial weights on every rank
     model = task.build_model(config)
     if payload is None:

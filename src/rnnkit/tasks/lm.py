@@ -51,6 +51,7 @@ class DataConfig:
     lowercase: bool = False
     punctuation: str = "split"  # split: punctuation marks are tokens; drop; keep: split on whitespace only
     embeddings: str | None = None  # word2vec file to initialise the embedding from (word level)
+    keep_crlf: bool = False  # keep Windows line endings (CRLF) as they are instead of reading them as LF
 
 
 
@@ -121,9 +122,9 @@ def load_corpus(data: DataConfig, vocab: Vocab | None = None) -> tuple[Path, np.
     """
     path = resolve_data(data.data)
     if data.level == "char":
-        ids, vocab = encode_corpus(path, vocab=vocab, encoding=data.encoding)
+        ids, vocab = encode_corpus(path, vocab=vocab, encoding=data.encoding, keep_crlf=data.keep_crlf)
         return (path, *split_train_val(ids, data.val_fraction), vocab)
-    tokens = tokenize(read_text(path, data.encoding), tokenizer_config(data))
+    tokens = tokenize(read_text(path, data.encoding, keep_crlf=data.keep_crlf), tokenizer_config(data))
     if not tokens:
         raise RnnkitError(f"{path} holds no words; pass a text file with words in it")
     n_train = int(len(tokens) * (1 - data.val_fraction))

@@ -23,7 +23,7 @@ from rnnkit import checkpoint as ckpt
 from rnnkit.config import RunSections, build_run_config, raise_first
 from rnnkit.data.vocab import WordVocab
 from rnnkit.errors import RnnkitError
-from rnnkit.generate import SamplingConfig, filter_logits
+from rnnkit.generate import SamplingConfig, check_memory, filter_logits
 from rnnkit.models.ngram import KneserNeyLM
 from rnnkit.tasks.base import Context, Fitted, Task
 from rnnkit.tasks.lm import LEVELS, DataConfig, LanguageModelTask, Vocab, encode_text, load_corpus
@@ -112,6 +112,9 @@ class NgramGenerator:
             prime = "".join(c for c in prime if c not in dropped)
         temperature, top_k = (1.0, 1) if cfg.greedy else (cfg.temperature, cfg.top_k)
         prime_ids = self.vocab.encode(prime)
+        # each sample keeps its pieces (a small str object per token) and a (V,) distribution per step
+        check_memory(cfg.num_samples * ((len(prime_ids) + cfg.length) * 64 + len(self.vocab) * 8),
+                     f"--num-samples {cfg.num_samples} x --length {cfg.length}", "ask for fewer or shorter samples")
         streaming = stream is not None and cfg.num_samples == 1
         texts = []
         for i in range(cfg.num_samples):
@@ -170,10 +173,19 @@ class NgramTask(Task):
         path = run_dir / MODEL_FILE
         counts = ckpt.load_tensors(path).get("counts")
         order = config.model.order
+        stored = sum(1 for name in counts if str(name).startswith("grams_")) if isinstance(counts, dict) else 0
+        if isinstance(counts, dict) and stored != order:  # before listing ``order`` names: it may be 10^9
+            raise RnnkitError(f"{run_dir / ckpt.CONFIG_FILE} has model.order={order} but {path} holds the counts "
+                              f"of an order-{stored} model; restore the run's config.json")
         names = [f"{kind}_{k}" for k in range(1, order + 1) for kind in ("grams", "counts")]
         if not isinstance(counts, dict) or any(not isinstance(counts.get(n), torch.Tensor) for n in names):
             raise RnnkitError(f"{path} does not hold the counts of an order-{order} n-gram model; "
                               "the files come from different runs")
+        meta = ckpt.load_json(run_dir / ckpt.CONFIG_FILE).get("meta")
+        counted = meta.get("vocab_size") if isinstance(meta, dict) else None
+        if isinstance(counted, int) and counted != len(vocab):
+            raise RnnkitError(f"{run_dir / self.vocab_file} has {len(vocab)} tokens but {run_dir / ckpt.CONFIG_FILE} "
+                              f"has meta.vocab_size={counted}; the files come from different runs")
         top = max((int(counts[f"grams_{k}"].max()) for k in range(1, order + 1) if counts[f"grams_{k}"].numel()),
                   default=-1)
         if top >= len(vocab):

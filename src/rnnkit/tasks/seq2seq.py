@@ -25,6 +25,7 @@ from rnnkit.data.splits import split_indices
 from rnnkit.data.vocab import BOS_ID, EOS_ID, LEVELS, TokenVocab, describe_unknown, level_tokens
 from rnnkit.decoding import beam_search, greedy_decode
 from rnnkit.errors import RnnkitError
+from rnnkit.generate import check_memory
 from rnnkit.layers import State
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
 from rnnkit.tasks.base import Context, Prepared, Task, Training
@@ -314,6 +315,9 @@ class Translator:
         source, lengths = pad_sequences([self.encode_source(t) for t in texts])
         source, lengths = source.to(self.device), lengths.to(self.device)
         limit = (max_len or self.config.data.max_len) + 1  # tokens and </s>
+        rows = len(texts) * max(beam, 1)  # every hypothesis keeps its tokens and attention (limit, S) as it grows
+        check_memory(rows * (limit * (8 + 4 * source.shape[1]) + 8 * len(self.target_vocab)),
+                     f"{len(texts)} texts x --beam {beam} x --max-len {limit - 1}", "use a smaller --beam or --max-len")
         if beam == 1:
             decoded = greedy_decode(self.model, source, lengths, limit, length_penalty)
         else:

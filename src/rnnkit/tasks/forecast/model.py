@@ -22,7 +22,8 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.data.series import Scaler, Series, SeriesConfig, load_series
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, raise_first
+from rnnkit.generate import check_memory
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.forecast.config import ForecastRunConfig
 
@@ -43,8 +44,22 @@ class ForecastVocab:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ForecastVocab:
+        info = d.get("series")
+
+        def names(key: str) -> bool:
+            return isinstance(info.get(key), list) and all(isinstance(n, str) for n in info[key])
+        raise_first([
+            (isinstance(info, dict), "has no 'series' table"),
+            (isinstance(info, dict) and names("target_names") and len(info["target_names"]) >= 1,
+             "series.target_names must be a list of column names"),
+            (isinstance(info, dict) and names("covariate_names"), "series.covariate_names must be a list of names"),
+            (isinstance(info, dict) and isinstance(info.get("season"), int) and not isinstance(info["season"], bool)
+             and info["season"] >= 1, "series.season must be an integer >= 1"),
+        ])
         cov = d.get("covariate_scaler")
-        return cls(Scaler.from_dict(d["scaler"]), Scaler.from_dict(cov) if cov else None, dict(d["series"]))
+        covariates = len(info["covariate_names"])
+        return cls(Scaler.from_dict(d.get("scaler"), len(info["target_names"])),
+                   Scaler.from_dict(cov, covariates) if cov is not None else None, dict(info))
 
 
 # -- a series cut for training ---------------------------------------------------------------------
@@ -229,6 +244,10 @@ class ForecastModel:
         length, n = self.config.data.input_len, len(series)
         if horizon < 1:
             raise RnnkitError(f"--horizon must be >= 1, got {horizon}")
+        # per step: a time stamp, covariates, and each target's point and quantiles through a few copies
+        quantiles = len(self.config.model.quantiles)
+        per_step = 64 + 8 * series.covariates.shape[1] + 32 * series.values.shape[1] * (2 + quantiles)
+        check_memory(horizon * per_step, f"--horizon {horizon}", "forecast fewer steps")
         if n < length:
             raise RnnkitError(f"the model reads {length} past points but the series has {n}; give a longer series")
         c = series.covariates.shape[1]
