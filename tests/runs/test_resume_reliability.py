@@ -231,7 +231,7 @@ def test_resume_of_a_finished_run_says_so_and_writes_nothing(corpus, tmp_path, c
 def test_non_finite_lr_is_refused_up_front(corpus, tmp_path, flag, capsys):
     code, _, err = cli("train", "lm", "--data", corpus, "--out", tmp_path / "r", "--max-steps", "2", *TINY, *flag,
                        capsys=capsys)
-    assert "--lr must be a finite positive number" in one_line_error(code, err)
+    assert "lr must be a finite" in one_line_error(code, err)  # the type check of the settings or --lr's own
     assert not (tmp_path / "r").exists()
 
 
