@@ -191,6 +191,37 @@ def _token_count(run: Any, text: str) -> int:
     return len(vocab.encode(text))
 
 
+def _history_series(forecaster: Any, values: np.ndarray) -> Any:
+    """A new history (N,) as a series like the run's own (one target, no covariates), on an integer time axis."""
+    import dataclasses
+
+    import pandas as pd
+
+    info = forecaster.series_info
+    if len(info["target_names"]) != 1 or info["covariate_names"]:
+        raise ApiError(422, "history works for models of one target without covariates; this one forecasts "
+                       f"{info['target_names']} with covariates {info['covariate_names']}", param="history")
+    base = forecaster.series()
+    return dataclasses.replace(base, times=pd.Index(np.arange(len(values), dtype=np.int64)), values=values[:, None],
+                               covariates=np.zeros((len(values), 0)), freq=None, step=1)  # (N, 1)
+
+
+def _attends(translator: Any) -> bool:
+    """Whether a translator's model has attention weights to show."""
+    model_config = getattr(getattr(translator, "config", None), "model", None)
+    return hasattr(translator, "attention") and getattr(model_config, "attention", "none") != "none"
+
+
+def _attention_map(translator: Any, source: str, output: str) -> dict:
+    """The decoder's attention over ``source`` while writing ``output`` and </s>, with token labels."""
+    def tokens(vocab: Any, text: str) -> list[str]:
+        return [vocab.decode([i]) for i in vocab.encode(text)]
+
+    weights = translator.attention(source, output)  # (T+1, S)
+    return {"source_tokens": tokens(translator.source_vocab, source),
+            "output_tokens": [*tokens(translator.target_vocab, output), "</s>"], "weights": weights.tolist()}
+
+
 def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: str | None = None,
                cors: str | None = None, batching: bool = True) -> FastAPI:
     """The API over ``runs`` (model name -> opened ``Run``)."""
@@ -499,12 +530,20 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
             check(len(req.history), limits.max_prompt_chars, "max_prompt_chars", "history")
             if not all(np.isfinite(req.history)):
                 raise ApiError(422, "history must hold finite numbers", param="history")
-        history = np.asarray(req.history, dtype=float) if req.history is not None else None
-        f = served.predictor.forecast(req.horizon, history)
-        out = {"model": req.model, "targets": list(f.target_names), "times": [str(t) for t in f.times],
-               "point": np.asarray(f.point).tolist(), "levels": list(f.levels),
-               "quantiles": None if f.quantiles is None else np.asarray(f.quantiles).tolist()}
-        return out
+        p = served.predictor
+        history = None if req.history is None else _history_series(p, np.asarray(req.history, dtype=float))
+        f = p.forecast(req.horizon, history)
+        levels, quantiles = list(f.levels), None if f.quantiles is None else np.asarray(f.quantiles)  # (H, T, Q)
+        if req.quantiles is not None:
+            missing = [q for q in req.quantiles if q not in levels]
+            if missing:
+                raise ApiError(422, f"quantiles {missing} were not trained; this model has {levels or 'none'}",
+                               param="quantiles")
+            picks = [levels.index(q) for q in req.quantiles]
+            levels, quantiles = list(req.quantiles), None if quantiles is None else quantiles[..., picks]
+        return {"model": req.model, "targets": list(f.target_names), "times": [str(t) for t in f.times],
+                "point": np.asarray(f.point).tolist(), "levels": levels,
+                "quantiles": None if quantiles is None else quantiles.tolist()}
 
     @app.post("/v1/translate", response_model=TranslateResponse)
     def translate(req: TranslateRequest) -> dict:
@@ -514,8 +553,12 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
         check(req.beam, limits.max_beam, "max_beam", "beam")
         for t in req.sources:
             check(len(t), limits.max_prompt_chars, "max_prompt_chars", "sources")
-        results = served.predictor.translate(req.sources, beam=req.beam) if req.sources else []
-        return {"model": req.model, "outputs": [r[0] for r in results], "scores": [float(r[1]) for r in results]}
+        p = served.predictor
+        results = p.translate(req.sources, beam=req.beam) if req.sources else []
+        out = {"model": req.model, "outputs": [r[0] for r in results], "scores": [float(r[1]) for r in results]}
+        if req.attention and _attends(p):
+            out["attention"] = [_attention_map(p, source, output) for source, (output, _) in zip(req.sources, results)]
+        return out
 
     @app.post("/v1/similar", response_model=SimilarResponse)
     def similar(req: SimilarRequest) -> dict:
