@@ -54,11 +54,12 @@ def make_run(out: Path, hidden: int, layers: int) -> Path:
 
 
 class Server:
-    def __init__(self, run: Path, batching: bool, max_tokens: int):
+    def __init__(self, run: Path, batching: bool, max_tokens: int, precision: str = "fp32"):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "rnnkit", "serve", str(run), "--host", "127.0.0.1", "--port", str(self.port),
-               "--max-streams", "256", "--max-tokens", str(max_tokens), "--device", "cpu"]
+               "--max-streams", "256", "--max-tokens", str(max_tokens), "--device", "cpu",
+               "--precision", precision]
         self.proc = subprocess.Popen(cmd + ([] if batching else ["--no-batching"]), env=os.environ.copy())
         for _ in range(600):
             try:
@@ -181,6 +182,7 @@ def main() -> int:
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32, 128])
     p.add_argument("--tokens", type=int, default=500)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="the servers' --precision")
     p.add_argument("--soak", action="store_true", help="also run the soak test")
     p.add_argument("--soak-requests", type=int, default=2000)
     args = p.parse_args()
@@ -191,7 +193,7 @@ def main() -> int:
         model = run.resolve().name
         table = {}
         for batching in (True, False):
-            server = Server(run, batching, max(args.tokens, 2000))
+            server = Server(run, batching, max(args.tokens, 2000), args.precision)
             try:
                 for clients in args.clients:
                     r = asyncio.run(load(server.port, model, clients, args.tokens))

@@ -58,11 +58,11 @@ def _error(status: int, message: str, type_: str = "invalid_request_error", para
 class Served:
     """One run behind the API: its predictor, kind and (for char/word LMs) its scheduler."""
 
-    def __init__(self, name: str, run: Any, max_batch: int, after_step=None):
+    def __init__(self, name: str, run: Any, max_batch: int, after_step=None, precision: str = "fp32"):
         self.name, self.run = name, run
         self.predictor = run.predictor()
         self.kind = next((k for proto, k in KINDS if isinstance(self.predictor, proto)), "unknown")
-        self.scheduler = Scheduler(run.model, name, max_batch, after_step) if run.task == "lm" else None
+        self.scheduler = Scheduler(run.model, name, max_batch, after_step, precision) if run.task == "lm" else None
         self.lock = threading.Lock()  # one request at a time for the unbatched generators
 
 
@@ -223,10 +223,11 @@ def _attention_map(translator: Any, source: str, output: str) -> dict:
 
 
 def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: str | None = None,
-               cors: str | None = None, batching: bool = True) -> FastAPI:
-    """The API over ``runs`` (model name -> opened ``Run``)."""
+               cors: str | None = None, batching: bool = True, precision: str = "fp32") -> FastAPI:
+    """The API over ``runs`` (model name -> opened ``Run``); ``precision`` of the LSTM LMs' weights when
+    generating ("fp32" or "bf16", see ``Scheduler``)."""
     hub = _Hub()
-    models = {name: Served(name, run, 256 if batching else 1, hub.flush) for name, run in runs.items()}
+    models = {name: Served(name, run, 256 if batching else 1, hub.flush, precision) for name, run in runs.items()}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
