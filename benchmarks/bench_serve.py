@@ -58,8 +58,8 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "rnnkit", "serve", str(run), "--host", "127.0.0.1", "--port", str(self.port),
-               "--max-streams", "256", "--max-tokens", str(max_tokens), "--device", "cpu",
-               "--precision", precision]
+               "--max-streams", "256", "--max-tokens", str(max_tokens), "--device", "cpu"]
+        cmd += ["--precision", precision] if precision != "fp32" else []
         self.proc = subprocess.Popen(cmd + ([] if batching else ["--no-batching"]), env=os.environ.copy())
         for _ in range(600):
             try:
