@@ -57,6 +57,27 @@ def test_bf16_stepper_is_close_to_the_models_steps():
     assert (got - ref).abs().max() > 0  # bf16 weights really are narrower
 
 
+@pytest.mark.parametrize("fold", [True, False], ids=["table", "concatenated"])
+@pytest.mark.parametrize("overrides", [{}, {"num_layers": 1}, {"tie_weights": True, "embedding_size": 40}])
+def test_step_many_gemms_equal_the_models_steps_and_bf16_is_close(monkeypatch, fold, overrides):
+    if not fold:
+        monkeypatch.setattr(lm_step, "MAX_TABLE_BYTES", 0)
+    model = model_of(**overrides)
+    ids = torch.randint(0, 23, (20, 6), generator=torch.Generator().manual_seed(2))  # a batch past MAX_BATCH
+    with torch.inference_mode():
+        _, state = model(ids[:, :3])
+        for precision, tolerance in (("fp32", 1e-5), ("bf16", 0.02)):
+            stepper = LSTMStepper(model, precision)
+            assert (stepper.table is not None) == fold
+            h, c = state[0].clone(), state[1].clone()
+            ref_state = state
+            for t in range(3, 6):
+                logits, ref_state = model(ids[:, t:t + 1], ref_state)
+                got = stepper.step_many(ids[:, t], h, c)  # (20, V)
+                assert (got - logits[:, 0]).abs().max() <= tolerance * max(1.0, logits.abs().max())
+            assert (h - ref_state[0]).abs().max() <= tolerance and (c - ref_state[1]).abs().max() <= tolerance * 10
+
+
 def test_greedy_text_of_the_fp32_stepper_equals_the_exact_path():
     model = model_of(hidden_size=64)
     prime = torch.tensor([1, 2, 3])

@@ -116,3 +116,18 @@ def test_binding_a_public_address_without_a_key_is_refused_in_one_line(runs, cap
 
     code, _, err = cli("serve", str(runs["shakes"].path), "--host", "0.0.0.0", capsys=capsys)
     assert code == 2 and err.count("\n") == 1 and "refusing to bind 0.0.0.0 without a key" in err
+
+
+def test_a_stop_string_across_pieces_cuts_the_text_before_it():
+    from rnnkit.serve.app import _Hub, _Stream
+
+    class Event:
+        def set(self):
+            pass
+
+    stream = _Stream(_Hub(), Event(), ["bcd", "zz"])
+    assert stream.piece("ab") and stream.piece("c")
+    assert stream.piece("d") is False
+    assert stream.text == "a" and stream.tokens == 3
+    plain = _Stream(_Hub(), Event(), ["x"])
+    assert plain.piece("ab") and plain.piece("cx") is False and plain.text == "abc"

@@ -116,6 +116,25 @@ class LSTMStepper:
                               self.head_w, self.head_b, self.h, self.c, self.logits)
         return self.logits
 
+    def step_many(self, ids: Tensor, h: Tensor, c: Tensor) -> Tensor:
+        """One step of a large batch as GEMMs over the same laid-out weights: ids (B,) -> logits (B, V), with
+        ``h``, ``c`` (L, B, H) fp32 updated in place. For batches past ``MAX_BATCH``, where a GEMM reads each
+        weight once for all rows; with bf16 weights the activations are rounded to bf16 too (fp32 sums)."""
+        dtype = self.weights[0].dtype
+        x = None
+        for layer in range(self.num_layers):
+            if layer == 0 and self.table is not None:  # input gates looked up, recurrent ones multiplied
+                gates = self.table.index_select(0, ids) + (h[0].to(dtype) @ self.weights[0].T).float()  # (B, 4H)
+            else:
+                below = self.embedding.index_select(0, ids) if layer == 0 else x  # (B, E) or (B, H)
+                inputs = torch.cat([below, h[layer]], dim=1).to(dtype)  # (B, K_l)
+                gates = (inputs @ self.weights[layer].T).float() + self.biases[layer]  # (B, 4H)
+            i, f, g, o = gates.chunk(4, dim=1)  # (B, H) each, torch's gate order
+            c[layer] = torch.sigmoid(f) * c[layer] + torch.sigmoid(i) * torch.tanh(g)
+            x = torch.sigmoid(o) * torch.tanh(c[layer])  # (B, H)
+            h[layer] = x
+        return (x.to(dtype) @ self.head_w.T).float() + self.head_b  # (B, V)
+
     @property
     def state(self) -> tuple[Tensor, Tensor]:
         """The carried state (h, c), each (L, B, H) fp32."""

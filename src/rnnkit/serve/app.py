@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from importlib import resources
 from typing import Any
 
@@ -22,7 +23,6 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from starlette.middleware.base import BaseHTTPMiddleware
 
 from rnnkit.errors import RnnkitError
 from rnnkit.runs.predictors import Classifier, Forecaster, TextGenerator, Translator, WordVectors
@@ -58,11 +58,11 @@ def _error(status: int, message: str, type_: str = "invalid_request_error", para
 class Served:
     """One run behind the API: its predictor, kind and (for char/word LMs) its scheduler."""
 
-    def __init__(self, name: str, run: Any, max_batch: int):
+    def __init__(self, name: str, run: Any, max_batch: int, after_step=None, precision: str = "fp32"):
         self.name, self.run = name, run
         self.predictor = run.predictor()
         self.kind = next((k for proto, k in KINDS if isinstance(self.predictor, proto)), "unknown")
-        self.scheduler = Scheduler(run.model, name, max_batch) if run.task == "lm" else None
+        self.scheduler = Scheduler(run.model, name, max_batch, after_step, precision) if run.task == "lm" else None
         self.lock = threading.Lock()  # one request at a time for the unbatched generators
 
 
@@ -78,36 +78,104 @@ def _prompt_ids(vocab: Any, prompt: str) -> tuple[np.ndarray, bool]:
     return np.zeros(1, dtype=np.int64), True
 
 
-class _Stream:
-    """One choice being generated: pieces flow from a worker thread onto an asyncio queue."""
+class _Hub:
+    """Wakes the event loop once per scheduler step (not once per row) for every stream that got pieces."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, stops: list[str]):
-        self.loop, self.stops = loop, stops
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.text = ""
+    def __init__(self):
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.ready: deque[asyncio.Event] = deque()
+        self.scheduled = False
+        self.lock = threading.Lock()
+
+    def mark(self, event: asyncio.Event) -> None:
+        """Note (from any thread) that ``event``'s request has something new; ``flush`` wakes it."""
+        self.ready.append(event)
+
+    def flush(self) -> None:
+        """One thread-safe wake-up of the loop for everything marked since the last one."""
+        if not self.ready or self.loop is None:
+            return
+        with self.lock:
+            if self.scheduled:
+                return
+            self.scheduled = True
+        self.loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        with self.lock:
+            self.scheduled = False
+        ready = self.ready
+        while ready:
+            ready.popleft().set()
+
+
+class _Stream:
+    """One choice being generated: pieces appended by a worker thread, read by the request's coroutine."""
+
+    def __init__(self, hub: _Hub, event: asyncio.Event, stops: list[str]):
+        self.hub, self.event, self.stops = hub, event, stops
+        self.pieces: deque[str] = deque()  # appended by the worker, taken by the request
+        self.parts: list[str] = []  # the text so far, in pieces
+        self.tail = ""  # the text's last characters, for stop strings across pieces
         self.tokens = 0
+        self.prompt_tokens = 0
         self.finish_reason = "length"
+        self.finished = False
+        self.error: str | None = None
         self.job: Job | None = None
         self.cancelled = threading.Event()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
 
     def piece(self, piece: str) -> bool:
         """Add ``piece``; False once a stop string is reached (the text is cut before it)."""
         self.tokens += 1
-        before = len(self.text)
-        self.text += piece
-        for stop in self.stops:
-            at = self.text.find(stop, max(0, before - len(stop)))
-            if at >= 0:
-                self.text = self.text[:at]
-                self.loop.call_soon_threadsafe(self.queue.put_nowait, ("piece", self.text[before:at]
-                                                                       if at > before else ""))
-                return False
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, ("piece", piece))
+        if self.stops:
+            text = self.tail + piece
+            for stop in self.stops:
+                at = text.find(stop)
+                if at >= 0:
+                    kept = max(0, at - len(self.tail))
+                    if at < len(self.tail):  # the stop began in earlier pieces: cut them too
+                        self._cut(len(self.tail) - at)
+                    self._add(piece[:kept])
+                    return False
+            self.tail = text[-max(len(t) for t in self.stops):]
+        self._add(piece)
         return True
+
+    def _add(self, piece: str) -> None:
+        self.parts.append(piece)
+        self.pieces.append(piece)
+        self.hub.mark(self.event)
+
+    def _cut(self, chars: int) -> None:
+        """Take back the last ``chars`` characters (a stop string's start) when nothing was sent of them yet."""
+        text = self.text[:-chars]
+        self.parts = [text]
+        pending = "".join(self.pieces)
+        self.pieces.clear()
+        if len(pending) >= chars:
+            self.pieces.append(pending[:-chars])
 
     def done(self, reason: str) -> None:
         self.finish_reason = reason if reason != "cancelled" else "stop"
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, ("done", reason))
+        self.finished = True
+        self.hub.mark(self.event)
+
+    def fail(self, message: str) -> None:
+        self.error = message
+        self.hub.mark(self.event)
+
+    def take(self) -> str:
+        """The pieces not yet taken, joined."""
+        pieces = self.pieces
+        parts = []
+        while pieces:
+            parts.append(pieces.popleft())
+        return "".join(parts)
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -115,10 +183,51 @@ class _Stream:
             self.job.cancel()
 
 
+def _token_count(run: Any, text: str) -> int:
+    """Tokens of ``text`` in the run's vocabulary (characters when it has none)."""
+    vocab = getattr(run, "vocab", None)
+    if vocab is None or not text or not hasattr(vocab, "encode") or vocab.unknown(text):
+        return len(text)
+    return len(vocab.encode(text))
+
+
+def _history_series(forecaster: Any, values: np.ndarray) -> Any:
+    """A new history (N,) as a series like the run's own (one target, no covariates), on an integer time axis."""
+    import dataclasses
+
+    import pandas as pd
+
+    info = forecaster.series_info
+    if len(info["target_names"]) != 1 or info["covariate_names"]:
+        raise ApiError(422, "history works for models of one target without covariates; this one forecasts "
+                       f"{info['target_names']} with covariates {info['covariate_names']}", param="history")
+    base = forecaster.series()
+    return dataclasses.replace(base, times=pd.Index(np.arange(len(values), dtype=np.int64)), values=values[:, None],
+                               covariates=np.zeros((len(values), 0)), freq=None, step=1)  # (N, 1)
+
+
+def _attends(translator: Any) -> bool:
+    """Whether a translator's model has attention weights to show."""
+    model_config = getattr(getattr(translator, "config", None), "model", None)
+    return hasattr(translator, "attention") and getattr(model_config, "attention", "none") != "none"
+
+
+def _attention_map(translator: Any, source: str, output: str) -> dict:
+    """The decoder's attention over ``source`` while writing ``output`` and </s>, with token labels."""
+    def tokens(vocab: Any, text: str) -> list[str]:
+        return [vocab.decode([i]) for i in vocab.encode(text)]
+
+    weights = translator.attention(source, output)  # (T+1, S)
+    return {"source_tokens": tokens(translator.source_vocab, source),
+            "output_tokens": [*tokens(translator.target_vocab, output), "</s>"], "weights": weights.tolist()}
+
+
 def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: str | None = None,
-               cors: str | None = None, batching: bool = True) -> FastAPI:
-    """The API over ``runs`` (model name -> opened ``Run``)."""
-    models = {name: Served(name, run, 256 if batching else 1) for name, run in runs.items()}
+               cors: str | None = None, batching: bool = True, precision: str = "fp32") -> FastAPI:
+    """The API over ``runs`` (model name -> opened ``Run``); ``precision`` of the LSTM LMs' weights when
+    generating ("fp32" or "bf16", see ``Scheduler``)."""
+    hub = _Hub()
+    models = {name: Served(name, run, 256 if batching else 1, hub.flush, precision) for name, run in runs.items()}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -131,22 +240,54 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
     counter = {"active": 0}
     app.state.models = models
 
-    class Guard(BaseHTTPMiddleware):
-        async def dispatch(self, request: Request, call_next):
-            if api_key and request.url.path not in ("/", "/static/app.js", "/static/style.css") and \
-                    request.headers.get("authorization") != f"Bearer {api_key}":
-                return _error(401, "missing or wrong API key: send 'Authorization: Bearer KEY'",
-                              "authentication_error")
-            length = request.headers.get("content-length")
+    too_big = _error(413, f"request body over max_body_bytes={limits.max_body_bytes}", param="max_body_bytes")
+    open_paths = ("/", "/static/app.js", "/static/style.css")
+    key_header = f"Bearer {api_key}".encode() if api_key else None
+
+    class Guard:
+        """The key check and the body cap, as plain ASGI (no extra task or queue per streamed chunk). A body
+        without Content-Length (chunked) is read up to the cap before the app sees it."""
+
+        def __init__(self, app):
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http":
+                return await self.app(scope, receive, send)
+            headers = dict(scope["headers"])
+            if key_header and scope["path"] not in open_paths and headers.get(b"authorization") != key_header:
+                return await _error(401, "missing or wrong API key: send 'Authorization: Bearer KEY'",
+                                    "authentication_error")(scope, receive, send)
+            length = headers.get(b"content-length")
             if length is not None:
                 try:
-                    too_big = int(length) > limits.max_body_bytes
+                    over = int(length) > limits.max_body_bytes
                 except ValueError:
-                    return _error(400, "bad Content-Length header")
-                if too_big:
-                    return _error(413, f"request body over max_body_bytes={limits.max_body_bytes}",
-                                  param="max_body_bytes")
-            return await call_next(request)
+                    return await _error(400, "bad Content-Length header")(scope, receive, send)
+                if over:
+                    return await too_big(scope, receive, send)
+                return await self.app(scope, receive, send)
+            if scope["method"] not in ("POST", "PUT", "PATCH"):
+                return await self.app(scope, receive, send)
+            body, more = bytearray(), True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > limits.max_body_bytes:
+                    return await too_big(scope, receive, send)
+            sent = False
+
+            async def replay():
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": bytes(body), "more_body": False}
+                return await receive()
+
+            return await self.app(scope, replay, send)
 
     app.add_middleware(Guard)
     if cors:
@@ -212,9 +353,9 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
             data.append(entry)
         return {"object": "list", "data": data}
 
-    def start(served: Served, req: CompletionRequest, index: int, loop) -> _Stream:
+    def start(served: Served, req: CompletionRequest, index: int, event: asyncio.Event) -> _Stream:
         stops = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
-        stream = _Stream(loop, [s for s in stops if s])
+        stream = _Stream(hub, event, [s for s in stops if s])
         seed = None if req.seed is None else req.seed + index
         greedy = req.temperature == 0
         if served.scheduler is not None:
@@ -222,8 +363,11 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
                 raise ApiError(422, "this is an unconditioned language model; drop condition", param="condition")
             vocab = served.run.vocab
             ids, seeded = _prompt_ids(vocab, req.prompt)
+            stream.prompt_tokens = 0 if seeded else len(ids)
             make = getattr(vocab, "stream_decoder", None)
-            piece_of = make(ids[:0] if seeded else ids) if make else (lambda i: vocab.decode([i]))
+            # a character vocabulary decodes token by token: one table lookup per token
+            table = None if make else [vocab.decode([i]) for i in range(len(vocab))]
+            piece_of = make(ids[:0] if seeded else ids) if make else table.__getitem__
             job = Job(ids, req.max_tokens, emit=lambda i: stream.piece(piece_of(i)), done=stream.done,
                       temperature=req.temperature if not greedy else 1.0, top_k=req.top_k, top_p=req.top_p,
                       greedy=greedy, seed=seed)
@@ -238,9 +382,13 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
             class _Stop(Exception):
                 pass
 
+            stream.prompt_tokens = _token_count(served.run, req.prompt)
+
             def on_piece(piece: str) -> None:
                 if stream.cancelled.is_set() or not stream.piece(piece):
+                    hub.flush()
                     raise _Stop
+                hub.flush()
 
             def work() -> None:
                 reason = "length"
@@ -250,12 +398,13 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
                     except _Stop:
                         reason = "cancelled" if stream.cancelled.is_set() else "stop"
                     except RnnkitError as e:
-                        loop.call_soon_threadsafe(stream.queue.put_nowait, ("error", str(e)))
+                        stream.fail(str(e))
                         reason = "cancelled"
                     except Exception:
                         log.exception("serve: generation failed")
                         reason = "cancelled"
                 stream.done(reason)
+                hub.flush()
 
             threading.Thread(target=work, daemon=True).start()
         return stream
@@ -270,12 +419,13 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
         if counter["active"] + req.n > limits.max_streams:
             raise ApiError(429, f"too many concurrent streams: max_streams={limits.max_streams}; retry later",
                            "rate_limit_error", "max_streams")
-        loop = asyncio.get_running_loop()
+        hub.loop = asyncio.get_running_loop()
+        event = asyncio.Event()
         counter["active"] += req.n
         streams: list[_Stream] = []
         try:
             for i in range(req.n):
-                streams.append(start(served, req, i, loop))
+                streams.append(start(served, req, i, event))
         except BaseException:
             counter["active"] -= req.n
             for s in streams:
@@ -296,17 +446,15 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
                 finished[i] = True
                 counter["active"] -= 1
 
+        event = streams[0].event
         if not req.stream:
             try:
-                errors = []
-                for i, s in enumerate(streams):
-                    while True:
-                        kind, value = await s.queue.get()
-                        if kind == "error":
-                            errors.append(value)
-                        if kind == "done":
-                            release(i)
-                            break
+                while not all(s.finished for s in streams):
+                    await event.wait()
+                    event.clear()
+                for i in range(len(streams)):
+                    release(i)
+                errors = [s.error for s in streams if s.error]
                 if errors:
                     raise ApiError(422, errors[0])
             finally:
@@ -315,49 +463,43 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
                     release(i)
             choices = [{"text": s.text, "index": i, "finish_reason": s.finish_reason} for i, s in enumerate(streams)]
             used = sum(s.tokens for s in streams)
-            prompt_tokens = len(req.prompt)
+            prompt_tokens = streams[0].prompt_tokens
             return {"id": ident, "object": "text_completion", "created": created, "model": req.model,
                     "choices": choices,
                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": used,
                               "total_tokens": prompt_tokens + used}}
 
+        # Every chunk is the same JSON but for its text, index and finish reason: format it, don't build it.
+        head = (f'data: {{"id": {json.dumps(ident)}, "object": "text_completion", "created": {created}, '
+                f'"model": {json.dumps(req.model)}, "choices": [{{"text": ')
+
+        def chunk(text: str, index: int, reason: str | None) -> str:
+            return f'{head}{json.dumps(text)}, "index": {index}, "finish_reason": {json.dumps(reason)}}}]}}\n\n'
+
         async def events():
             try:
-                merged: asyncio.Queue = asyncio.Queue()
-
-                async def pump(i: int, s: _Stream) -> None:
-                    while True:
-                        item = await s.queue.get()
-                        await merged.put((i, *item))
-                        if item[0] == "done":
-                            return
-
-                pumps = [asyncio.create_task(pump(i, s)) for i, s in enumerate(streams)]
-                left = len(streams)
+                left = list(range(len(streams)))
                 while left:
-                    i, kind, value = await merged.get()
-                    text, reason = "", None
-                    if kind == "piece":
-                        text = value
-                        while not merged.empty():  # the client is slower than the model: send a group
-                            j, k2, v2 = merged._queue[0]
-                            if j != i or k2 != "piece":
-                                break
-                            merged.get_nowait()
-                            text += v2
-                    elif kind == "done":
-                        release(i)
-                        left -= 1
-                        reason = streams[i].finish_reason
-                    else:
-                        yield f"data: {json.dumps({'error': {'message': value, 'type': 'invalid_request_error'}})}\n\n"
-                        continue
-                    chunk = {"id": ident, "object": "text_completion", "created": created, "model": req.model,
-                             "choices": [{"text": text, "index": i, "finish_reason": reason}]}
-                    yield f"data: {json.dumps(chunk)}\n\n"
-                yield "data: [DONE]\n\n"
-                for p in pumps:
-                    p.cancel()
+                    await event.wait()
+                    event.clear()
+                    out = []
+                    for i in list(left):
+                        s = streams[i]
+                        finished = s.finished  # read before taking: every piece precedes done()
+                        text = s.take()  # all pieces since the last wake: a group when the client is behind
+                        if s.error:
+                            error = {"error": {"message": s.error, "type": "invalid_request_error"}}
+                            out.append(f"data: {json.dumps(error)}\n\n")
+                            s.error = None
+                        if finished:
+                            release(i)
+                            left.remove(i)
+                            out.append(chunk(text, i, s.finish_reason))
+                        elif text:
+                            out.append(chunk(text, i, None))
+                    if out:
+                        yield "".join(out).encode()
+                yield b"data: [DONE]\n\n"
             finally:
                 for i, s in enumerate(streams):
                     s.cancel()
@@ -389,12 +531,20 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
             check(len(req.history), limits.max_prompt_chars, "max_prompt_chars", "history")
             if not all(np.isfinite(req.history)):
                 raise ApiError(422, "history must hold finite numbers", param="history")
-        history = np.asarray(req.history, dtype=float) if req.history is not None else None
-        f = served.predictor.forecast(req.horizon, history)
-        out = {"model": req.model, "targets": list(f.target_names), "times": [str(t) for t in f.times],
-               "point": np.asarray(f.point).tolist(), "levels": list(f.levels),
-               "quantiles": None if f.quantiles is None else np.asarray(f.quantiles).tolist()}
-        return out
+        p = served.predictor
+        history = None if req.history is None else _history_series(p, np.asarray(req.history, dtype=float))
+        f = p.forecast(req.horizon, history)
+        levels, quantiles = list(f.levels), None if f.quantiles is None else np.asarray(f.quantiles)  # (H, T, Q)
+        if req.quantiles is not None:
+            missing = [q for q in req.quantiles if q not in levels]
+            if missing:
+                raise ApiError(422, f"quantiles {missing} were not trained; this model has {levels or 'none'}",
+                               param="quantiles")
+            picks = [levels.index(q) for q in req.quantiles]
+            levels, quantiles = list(req.quantiles), None if quantiles is None else quantiles[..., picks]
+        return {"model": req.model, "targets": list(f.target_names), "times": [str(t) for t in f.times],
+                "point": np.asarray(f.point).tolist(), "levels": levels,
+                "quantiles": None if quantiles is None else quantiles.tolist()}
 
     @app.post("/v1/translate", response_model=TranslateResponse)
     def translate(req: TranslateRequest) -> dict:
@@ -404,8 +554,12 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
         check(req.beam, limits.max_beam, "max_beam", "beam")
         for t in req.sources:
             check(len(t), limits.max_prompt_chars, "max_prompt_chars", "sources")
-        results = served.predictor.translate(req.sources, beam=req.beam) if req.sources else []
-        return {"model": req.model, "outputs": [r[0] for r in results], "scores": [float(r[1]) for r in results]}
+        p = served.predictor
+        results = p.translate(req.sources, beam=req.beam) if req.sources else []
+        out = {"model": req.model, "outputs": [r[0] for r in results], "scores": [float(r[1]) for r in results]}
+        if req.attention and _attends(p):
+            out["attention"] = [_attention_map(p, source, output) for source, (output, _) in zip(req.sources, results)]
+        return out
 
     @app.post("/v1/similar", response_model=SimilarResponse)
     def similar(req: SimilarRequest) -> dict:

@@ -83,17 +83,37 @@ def choose_rows(logits: Tensor, temperature: Tensor, top_k: Tensor, top_p: Tenso
     return torch.where(greedy, logits.argmax(dim=-1), sampled)
 
 
+#: Uniform draws taken from a row's generator at a time (one call per block, not one per token).
+UNIFORM_BLOCK = 64
+
+
 class Scheduler:
     """Owns ``model`` in one thread and steps all its active streams together.
 
     ``max_batch=1`` serves one request at a time (the rest wait in the queue): the ``--no-batching``
-    baseline of the benchmark.
+    baseline of the benchmark. ``after_step`` (if given) is called once after every step, after the
+    step's ``emit`` calls: one hand-off to the consumers per step instead of one per row.
+
+    Per step the only Python work per row is its ``emit`` call: the rows' sampling settings live in
+    (B,) tensors updated when rows join or leave, and each row draws its uniforms from its own
+    generator ``UNIFORM_BLOCK`` at a time. An LSTM LM on the CPU steps through ``LSTMStepper``'s weights:
+    batches up to ``MAX_BATCH`` rows in the one-call kernel, larger ones as GEMMs (``step_many``); other
+    models through their own batched forward. ``precision="fp32"`` (the default) keeps a row's tokens
+    independent of the batch size up to float rounding (a greedy row alone equals the same row in a batch
+    of 32, tested); ``"bf16"`` halves the bytes and doubles the GEMM rate where the CPU has bf16 units, at the
+    price of bf16 rounding that differs between the kernel (small batches) and the GEMMs (large ones).
     """
 
-    def __init__(self, model: nn.Module, name: str = "model", max_batch: int = 256):
+    def __init__(self, model: nn.Module, name: str = "model", max_batch: int = 256,
+                 after_step: Callable[[], None] | None = None, precision: str = "fp32"):
+        from rnnkit.models.lm_step import MAX_BATCH, LSTMStepper
+
         self.model = model.eval()
         self.max_batch = max_batch
+        self.after_step = after_step
         self.device = next(model.parameters()).device
+        self.stepper = LSTMStepper.for_model(model, 1, precision)
+        self.stepper_max_batch = MAX_BATCH
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._active = 0
         self._lock = threading.Lock()
@@ -125,18 +145,22 @@ class Scheduler:
         except Exception:  # a callback must never kill the scheduler
             log.exception("serve: finishing a stream failed")
 
+    def _handoff(self) -> None:
+        if self.after_step is not None:
+            try:
+                self.after_step()
+            except Exception:
+                log.exception("serve: handing tokens over failed")
+
     def _loop(self) -> None:
-        jobs: list[Job] = []
-        generators: list[torch.Generator] = []
-        counts: list[int] = []
-        state = None
-        logits: Tensor | None = None  # (B, V) next-token logits of every row
+        rows = _Rows()
         stopping = False
         while True:
             # New requests join: block only when nothing is running.
-            while len(jobs) < self.max_batch:
+            joined = False
+            while len(rows) < self.max_batch:
                 try:
-                    job = self._queue.get(block=not jobs and not stopping)
+                    job = self._queue.get(block=not len(rows) and not stopping)
                 except queue.Empty:
                     break
                 if job is None:
@@ -144,45 +168,45 @@ class Scheduler:
                     break
                 if job.cancelled.is_set() or job.max_tokens == 0:
                     self._finish(job, "cancelled" if job.cancelled.is_set() else "length")
+                    joined = True
                     continue
                 try:
                     row_logits, row_state = self._prime(job)
                 except Exception:
                     log.exception("serve: priming a stream failed")
                     self._finish(job, "cancelled")
+                    joined = True
                     continue
-                g = torch.Generator(device="cpu")
-                if job.seed is None:
-                    g.seed()
-                else:
-                    g.manual_seed(job.seed)
-                jobs.append(job)
-                generators.append(g)
-                counts.append(0)
-                state = row_state if state is None else _cat_states([state, row_state])
-                logits = row_logits if logits is None else torch.cat([logits, row_logits])
+                rows.join(job, row_logits, row_state)
+                joined = True
+            if joined:
+                self._handoff()
             if stopping:
-                for job in jobs:
+                for job in rows.jobs:
                     self._finish(job, "cancelled")
+                self._handoff()
                 return
-            if not jobs:
+            if not len(rows):
                 continue
             try:
-                next_ids = self._choose(jobs, generators, logits)  # (B,)
+                with torch.inference_mode():
+                    next_ids = rows.choose()  # (B,)
             except Exception:
                 log.exception("serve: choosing tokens failed")
-                for job in jobs:
+                for job in rows.jobs:
                     self._finish(job, "cancelled")
-                jobs, generators, counts, state, logits = [], [], [], None, None
+                self._handoff()
+                rows = _Rows()
                 continue
             keep: list[int] = []
-            for i, job in enumerate(jobs):
+            counts = rows.counts
+            for i, (job, token) in enumerate(zip(rows.jobs, next_ids.tolist())):
                 if job.cancelled.is_set():
                     self._finish(job, "cancelled")
                     continue
                 counts[i] += 1
                 try:
-                    go_on = job.emit(int(next_ids[i]))
+                    go_on = job.emit(token)
                 except Exception:
                     log.exception("serve: emitting a token failed")
                     go_on = False
@@ -192,33 +216,109 @@ class Scheduler:
                     self._finish(job, "length")
                 else:
                     keep.append(i)
-            if len(keep) < len(jobs):
-                jobs = [jobs[i] for i in keep]
-                generators = [generators[i] for i in keep]
-                counts = [counts[i] for i in keep]
-                if not keep:
-                    state, logits = None, None
+            self._handoff()
+            if len(keep) < len(rows):
+                next_ids = rows.keep(keep, next_ids)
+                if not len(rows):
                     continue
-                rows = torch.tensor(keep, device=self.device)
-                state = _map_state(state, lambda s, rows=rows: s.index_select(1, rows))  # (L, B', H)
-                next_ids = next_ids.index_select(0, rows)
             with torch.inference_mode():
-                out, state = self.model(next_ids[:, None], state)  # (B, 1, V): one step for every row
-            logits = out[:, -1]  # (B, V)
+                rows.logits = self._step(next_ids, rows)
+
+    def _step(self, ids: Tensor, rows: _Rows) -> Tensor:
+        """One token for every row: ids (B,) -> logits (B, V), the rows' state carried forward."""
+        if self.stepper is not None and ids.shape[0] <= self.stepper_max_batch:
+            h, c = rows.state
+            if not (h.is_contiguous() and c.is_contiguous()):
+                rows.state = h, c = h.contiguous(), c.contiguous()
+            if rows.step_logits is None or rows.step_logits.shape[0] != ids.shape[0]:
+                rows.step_logits = torch.empty(ids.shape[0], self.stepper.vocab_size)  # (B, V)
+            s = self.stepper
+            s.ops.lstm_lm_step(ids.contiguous(), s.table, s.embedding, s.weights, s.biases, s.head_w, s.head_b,
+                               h, c, rows.step_logits)  # h, c (L, B, H) updated in place
+            return rows.step_logits
+        if self.stepper is not None:
+            h, c = rows.state
+            return self.stepper.step_many(ids, h, c)  # (B, V); h, c (L, B, H) updated in place
+        out, rows.state = self.model(ids[:, None], rows.state)  # (B, 1, V): one step for every row
+        return out[:, -1]  # (B, V)
 
     def _prime(self, job: Job):
         ids = torch.as_tensor(job.prompt_ids, dtype=torch.long, device=self.device)[None]  # (1, T0)
         with torch.inference_mode():
             out, state = self.model(ids)  # (1, T0, V)
-        return out[:, -1], state  # (1, V)
+        return out[:, -1].clone(), state  # (1, V)
 
-    def _choose(self, jobs: list[Job], generators: list[torch.Generator], logits: Tensor) -> Tensor:
+
+class _Rows:
+    """The active rows of one scheduler: jobs, their state and logits, and their sampling settings as tensors."""
+
+    def __init__(self):
+        self.jobs: list[Job] = []
+        self.generators: list[torch.Generator] = []
+        self.counts: list[int] = []
+        self.state = None  # (L, B, H) or an LSTM pair of them
+        self.logits: Tensor | None = None  # (B, V) next-token logits of every row
+        self.step_logits: Tensor | None = None  # (B, V) the kernel's output buffer
+        self.temperature = torch.ones(0)  # (B,)
+        self.top_k = torch.zeros(0, dtype=torch.long)  # (B,) V for "keep all"
+        self.top_p = torch.ones(0)  # (B,)
+        self.greedy = torch.zeros(0, dtype=torch.bool)  # (B,)
+        self.uniforms = torch.zeros(0, UNIFORM_BLOCK)  # (B, UNIFORM_BLOCK) each row's next draws
+        self.used = torch.zeros(0, dtype=torch.long)  # (B,) draws used from each row's block
+        self.all_greedy = True
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def join(self, job: Job, logits: Tensor, state) -> None:
         vocab = logits.shape[1]
-        dev = logits.device
-        temperature = torch.tensor([j.temperature if not j.greedy else 1.0 for j in jobs], device=dev)
-        top_k = torch.tensor([min(j.top_k, vocab) if j.top_k else vocab for j in jobs], device=dev)
-        top_p = torch.tensor([j.top_p if j.top_p is not None else 1.0 for j in jobs], device=dev)
-        greedy = torch.tensor([j.greedy for j in jobs], device=dev)
-        uniforms = torch.cat([torch.rand(1, generator=g) for g in generators]).to(dev)  # (B,)
-        with torch.inference_mode():
-            return choose_rows(logits, temperature, top_k, top_p, greedy, uniforms)
+        g = torch.Generator(device="cpu")
+        if job.seed is None:
+            g.seed()
+        else:
+            g.manual_seed(job.seed)
+        self.jobs.append(job)
+        self.generators.append(g)
+        self.counts.append(0)
+        self.state = state if self.state is None else _cat_states([self.state, state])
+        self.logits = logits if self.logits is None else torch.cat([self.logits, logits])
+        self.temperature = torch.cat([self.temperature, torch.tensor([job.temperature if not job.greedy else 1.0])])
+        self.top_k = torch.cat([self.top_k, torch.tensor([min(job.top_k, vocab) if job.top_k else vocab])])
+        self.top_p = torch.cat([self.top_p, torch.tensor([job.top_p if job.top_p is not None else 1.0])])
+        self.greedy = torch.cat([self.greedy, torch.tensor([job.greedy])])
+        self.uniforms = torch.cat([self.uniforms, torch.rand(1, UNIFORM_BLOCK, generator=g)])
+        self.used = torch.cat([self.used, torch.zeros(1, dtype=torch.long)])
+        self.all_greedy = bool(self.greedy.all())
+
+    def keep(self, keep: list[int], next_ids: Tensor) -> Tensor:
+        """Drop every row not in ``keep``; returns ``next_ids`` of the kept rows."""
+        self.jobs = [self.jobs[i] for i in keep]
+        self.generators = [self.generators[i] for i in keep]
+        self.counts = [self.counts[i] for i in keep]
+        if not keep:
+            self.__init__()
+            return next_ids[:0]
+        index = torch.tensor(keep, device=next_ids.device)
+        self.state = _map_state(self.state, lambda s: s.index_select(1, index.to(s.device)))  # (L, B', H)
+        cpu = index.cpu()
+        for name in ("temperature", "top_k", "top_p", "greedy", "uniforms", "used"):
+            setattr(self, name, getattr(self, name).index_select(0, cpu))
+        self.all_greedy = bool(self.greedy.all())
+        return next_ids.index_select(0, index)
+
+    def choose(self) -> Tensor:
+        """Next ids (B,) of every row from ``self.logits``."""
+        logits = self.logits
+        if self.all_greedy:
+            return logits.argmax(dim=-1)
+        used = self.used
+        if int(used.max()) >= UNIFORM_BLOCK:  # some rows used their block up: draw their next one
+            for i in (used >= UNIFORM_BLOCK).nonzero().flatten().tolist():
+                self.uniforms[i] = torch.rand(UNIFORM_BLOCK, generator=self.generators[i])
+                used[i] = 0
+        u = self.uniforms.gather(1, used[:, None]).squeeze(1)  # (B,)
+        used += 1
+        settings = (self.temperature, self.top_k, self.top_p, self.greedy, u)
+        if logits.device.type != "cpu":
+            settings = tuple(t.to(logits.device) for t in settings)
+        return choose_rows(logits, *settings).cpu()

@@ -65,12 +65,20 @@ class TranslateRequest(BaseModel):
     model: str
     sources: list[str]
     beam: int = Field(1, ge=1)
+    attention: bool = False  # also answer each output's attention map (when the model attends)
+
+
+class AttentionMap(BaseModel):
+    source_tokens: list[str]
+    output_tokens: list[str]  # the output's tokens and </s>
+    weights: list[list[float]]  # (len(output_tokens), len(source_tokens)), each row sums to 1
 
 
 class TranslateResponse(BaseModel):
     model: str
     outputs: list[str]
     scores: list[float]
+    attention: list[AttentionMap] | None = None  # one per source when asked for and the model attends
 
 
 class SimilarRequest(BaseModel):

@@ -87,9 +87,33 @@ async function forecast() {
 
 async function translate() {
   try {
-    const d = await post("/v1/translate", { model: current().id, sources: [$("source").value], beam: num("beam") || 1 });
+    const d = await post("/v1/translate", { model: current().id, sources: [$("source").value], beam: num("beam") || 1,
+                                            attention: true });
     $("translation").textContent = d.outputs[0];
+    drawAttention(d.attention ? d.attention[0] : null);
   } catch (e) { showError(e.message); }
+}
+
+// The attention map: one row per output token, one column per source token, darker = more weight.
+function drawAttention(map) {
+  const box = $("attention");
+  box.innerHTML = "";
+  box.hidden = !map;
+  if (!map) return;
+  const table = document.createElement("table");
+  const head = table.insertRow();
+  head.append(document.createElement("th"));
+  for (const t of map.source_tokens) { const th = document.createElement("th"); th.textContent = t; head.append(th); }
+  map.weights.forEach((row, i) => {
+    const tr = table.insertRow();
+    const th = document.createElement("th"); th.textContent = map.output_tokens[i]; tr.append(th);
+    for (const w of row) {
+      const td = tr.insertCell();
+      td.style.background = `rgba(59, 91, 219, ${w.toFixed(3)})`;
+      td.title = w.toFixed(3);
+    }
+  });
+  box.append(table);
 }
 
 async function similar() {
