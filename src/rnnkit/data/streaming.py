@@ -116,9 +116,12 @@ def write_ids(dest: Path, path: Path, vocab: CharVocab, n: int, dtype: np.dtype,
     with open(dest, "r+b") as out:
         out.seek(data_offset)
         for cp in code_point_chunks(text_chunks(path, encoding, keep_crlf, chunk_bytes)):
-            ids = ascii_ids[cp] if cp.dtype == np.uint8 else vocab._ids(cp)  # (N,) int32
-            written += ids.size
-            changed = written > n or bool((ids < 0).any())  # the first pass read other text
+            written += cp.size
+            if written > n or int(cp.max()) > vocab._max_code:  # the first pass read other text
+                changed = True
+                break
+            ids = (ascii_ids if cp.dtype == np.uint8 else vocab._lut)[cp]  # (N,) int32, -1 if not in vocab
+            changed = int(ids.min()) < 0
             if changed:
                 break
             out.write(ids.astype(dtype, copy=False).data)
