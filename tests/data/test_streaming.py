@@ -115,10 +115,10 @@ def test_streamed_with_given_vocab(tmp_path):
 @pytest.mark.parametrize("bom", [False, True])
 def test_streamed_invalid_bytes_same_error_as_read_text(tmp_path, bom):
     path = tmp_path / "c.txt"
-    path.write_bytes((codecs.BOM_UTF8 if bom else b"") + "ab\nçd\nef".encode() + b"\xff" + b"gh\n" * 3)
+    path.write_bytes((codecs.BOM_UTF8 if bom else b"") + "ab\nçd\nef".encode() + b"\xff" + b"gh\n" * 40)
     with pytest.raises(RnnkitError) as whole:
         read_text(path)
-    for chunk in (1, 2, 5):
+    for chunk in (1, 2, 5, 64):  # (64: the BOM and the bad byte in the first chunk)
         with pytest.raises(RnnkitError) as streamed:
             encode_corpus(path, chunk_bytes=chunk, cache_dir=tmp_path / "enc")
         assert str(streamed.value) == str(whole.value)

@@ -35,7 +35,8 @@ def text_chunks(path: Path, encoding: str = "utf-8", keep_crlf: bool = False,
         raise ValueError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
     codec = check_encoding(encoding)
     decoder = codecs.getincrementaldecoder(codec)()
-    offset = newlines = 0  # bytes and b"\n" read before the current chunk
+    ascii_cr = "\r\n".encode(codec) == b"\r\n"  # a "\r" is the byte 0x0d (so a chunk without one has none)
+    offset = 0  # bytes read before the current chunk
     dropped_bom = crlf = False
     first, held_cr = True, ""
     with open(path, "rb") as f:
@@ -47,17 +48,13 @@ def text_chunks(path: Path, encoding: str = "utf-8", keep_crlf: bool = False,
                 text = decoder.decode(raw, final=final)
             except UnicodeDecodeError as e:
                 at = offset - buffered + e.start  # in the whole file
-                data = e.object[: e.start]
-                line = newlines - data[:buffered].count(b"\n") + data.count(b"\n") + 1
-                bom = 3 if dropped_bom else 0  # read_text counts offsets after the BOM
-                raise invalid_bytes(path, encoding, e.object[e.start], at - bom, line) from e
+                raise _undecodable(path, encoding, codec, at, e.object[e.start], chunk_bytes) from e
             offset += len(raw)
-            newlines += raw.count(b"\n")
             if first and text:
                 first = False
                 if codec == "utf-8" and text.startswith(_BOM):
                     text, dropped_bom = text[1:], True
-            if not keep_crlf:
+            if not keep_crlf and (held_cr or not ascii_cr or b"\r" in raw):
                 text = held_cr + text
                 held_cr = ""
                 if text.endswith("\r") and not final:
@@ -71,6 +68,18 @@ def text_chunks(path: Path, encoding: str = "utf-8", keep_crlf: bool = False,
                 break
     if dropped_bom or crlf:
         normalize_newlines("\r\n" if crlf else "", path, dropped_bom, keep_crlf)  # its note, said once per file
+
+
+def _undecodable(path: Path, encoding: str, codec: str, at: int, byte: int, chunk_bytes: int) -> RnnkitError:
+    """``read_text``'s error for the undecodable ``byte`` at file offset ``at`` (its line counted again)."""
+    newlines, done = 0, 0
+    with open(path, "rb") as f:
+        bom = 3 if codec == "utf-8" and f.read(3) == codecs.BOM_UTF8 else 0  # read_text counts after the BOM
+        f.seek(0)
+        while done < at and (raw := f.read(min(chunk_bytes, at - done))):
+            newlines += raw.count(b"\n")
+            done += len(raw)
+    return invalid_bytes(path, encoding, byte, at - bom, newlines + 1)
 
 
 def code_point_chunks(chunks: Iterator[str]) -> Iterator[np.ndarray]:
@@ -89,10 +98,9 @@ def scan_chars(path: Path, encoding: str = "utf-8", keep_crlf: bool = False,
     n = 0
     for cp in code_point_chunks(text_chunks(path, encoding, keep_crlf, chunk_bytes)):
         n += cp.size
-        if cp.dtype == np.uint8:
-            present[:256] |= np.bincount(cp, minlength=256) > 0
-        else:
-            present[cp] = True
+        new = ~present[cp]  # (N,) a gather, cheaper than setting every position; new characters are rare
+        if new.any():
+            present[cp[new]] = True
     return present, n
 
 
