@@ -44,7 +44,7 @@ def encode_corpus(
     cache_dir: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
     keep_crlf: bool = False,
-    chunk_bytes: int = streaming.CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> tuple[np.ndarray, CharVocab]:
     """Read and encode a text file, returning (ids (N,) in the smallest dtype, vocab); cached as .npy + JSON.
 
@@ -52,12 +52,14 @@ def encode_corpus(
     the text when `vocab` is None) and `keep_crlf` (CRLF line endings kept, else read as LF), so an edited file
     is re-encoded. `cache_dir` defaults to
     ``datasets.cache_dir() / "encoded"``. A cached corpus comes back as a read-only ``np.memmap``; a file
-    larger than `chunk_bytes` is encoded in chunks of that many bytes straight into the cache (two passes:
-    the vocabulary and the length, then the ids), so it never needs to fit in memory; the ids and vocabulary
-    are those of the in-memory encoding. Without the cache (`use_cache=False`) the file is read whole.
+    larger than `chunk_bytes` (default ``streaming.CHUNK_BYTES``) is encoded in chunks of that many bytes
+    straight into the cache (two passes: the vocabulary and the length, then the ids), so it never needs to
+    fit in memory; the ids and vocabulary are those of the in-memory encoding. Without the cache
+    (`use_cache=False`) the file is read whole.
     """
     path = Path(path)
     codec = check_encoding(encoding)
+    chunk_bytes = streaming.CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     if not use_cache:
         return _encode_file(path, vocab, encoding, keep_crlf)
     try:
