@@ -42,16 +42,16 @@ ENCODE = """
 import json, sys, time
 from rnnkit.data.text import encode_corpus
 start = time.perf_counter()
-ids, vocab = encode_corpus(sys.argv[1], cache_dir=sys.argv[2])
+stream_above = int(sys.argv[3]) if len(sys.argv) > 3 else None
+ids, vocab = encode_corpus(sys.argv[1], cache_dir=sys.argv[2], stream_above=stream_above)
 print(json.dumps({"seconds": time.perf_counter() - start, "tokens": int(len(ids)), "vocab": len(vocab),
                   "dtype": str(ids.dtype), "mapped": type(ids).__name__ == "memmap"}))
 """
 ENCODE_IN_MEMORY = """
 import json, sys, time
-from pathlib import Path
-from rnnkit.data.text import _encode_file
+from rnnkit.data.text import encode_corpus
 start = time.perf_counter()
-ids, vocab = _encode_file(Path(sys.argv[1]), None, "utf-8")
+ids, vocab = encode_corpus(sys.argv[1], use_cache=False)  # read whole, as before streaming
 print(json.dumps({"seconds": time.perf_counter() - start, "tokens": int(len(ids)), "vocab": len(vocab),
                   "dtype": str(ids.dtype), "mapped": False}))
 """
@@ -107,6 +107,7 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     from rnnkit.data import resolve_data
+    from rnnkit.data.streaming import CHUNK_BYTES
 
     base = Path(args.base) if args.base else resolve_data("tinyshakespeare")
     print(f"CPU: {cpu_line()}")
@@ -136,10 +137,12 @@ def main() -> None:
         ref_mb = ref.stat().st_size / 1e6
         _, ref_rss, out = run_child([sys.executable, "-c", ENCODE_IN_MEMORY, str(ref)], env)
         ref_speed = ref_mb / json.loads(out)["seconds"]
-        _, slice_rss, out = run_child([sys.executable, "-c", ENCODE, str(ref), str(tmp / "slice-cache")], env)
+        _, slice_rss, out = run_child([sys.executable, "-c", ENCODE, str(ref), str(tmp / "slice-cache"), "0"],
+                                      env)  # stream_above=0: streamed like a large file, whatever the slice's size
         slice_speed = ref_mb / json.loads(out)["seconds"]
         print(f"on a {ref_mb:,.1f} MB slice: in-memory (reference) {ref_speed:.1f} MB/s, peak RSS {ref_rss:,.0f} MB; "
-              f"streamed {slice_speed:.1f} MB/s ({slice_speed / ref_speed:.2f}x), peak RSS {slice_rss:,.0f} MB")
+              f"streamed ({CHUNK_BYTES >> 10} KiB chunks) {slice_speed:.1f} MB/s ({slice_speed / ref_speed:.2f}x), "
+              f"peak RSS {slice_rss:,.0f} MB")
 
         run_dir = tmp / "run"
         cmd = [sys.executable, "-m", "rnnkit", "train", "lm", "--data", str(corpus), "--out", str(run_dir),

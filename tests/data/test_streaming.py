@@ -49,7 +49,8 @@ def test_streamed_ids_equal_in_memory_encoding(tmp_path, chunk, keep_crlf):
     path = tmp_path / "c.txt"
     path.write_bytes(codecs.BOM_UTF8 + (MIXED * 3).encode("utf-8"))
     expected_ids, expected_vocab = _in_memory(path, keep_crlf)
-    ids, vocab = encode_corpus(path, keep_crlf=keep_crlf, chunk_bytes=chunk, cache_dir=tmp_path / "enc")
+    ids, vocab = encode_corpus(path, keep_crlf=keep_crlf, chunk_bytes=chunk, stream_above=0,
+                               cache_dir=tmp_path / "enc")
     assert isinstance(ids, np.memmap) and not ids.flags.writeable
     assert vocab == expected_vocab
     assert ids.dtype == np.uint8 and ids.tolist() == expected_ids.tolist()
@@ -62,7 +63,7 @@ def test_streamed_other_encoding(tmp_path):
     text = "ab\r\ncdé\r\n" * 5
     path.write_bytes(text.encode("utf-16"))  # 2-byte units split across odd chunks, and its own BOM
     expected_ids, expected_vocab = _in_memory(path, encoding="utf-16")
-    ids, vocab = encode_corpus(path, encoding="utf-16", chunk_bytes=3, cache_dir=tmp_path / "enc")
+    ids, vocab = encode_corpus(path, encoding="utf-16", chunk_bytes=3, stream_above=0, cache_dir=tmp_path / "enc")
     assert vocab == expected_vocab and ids.tolist() == expected_ids.tolist()
 
 
@@ -74,17 +75,17 @@ def test_streamed_cache_reused_then_invalidated(tmp_path, monkeypatch):
     real = streaming_mod.text_chunks
     monkeypatch.setattr(streaming_mod, "text_chunks", lambda *a, **k: passes.append(a) or real(*a, **k))
 
-    ids1, vocab1 = encode_corpus(path, cache_dir=cache, chunk_bytes=8)
+    ids1, vocab1 = encode_corpus(path, cache_dir=cache, chunk_bytes=8, stream_above=0)
     assert len(passes) == 2  # the vocabulary pass and the encoding pass
     assert len(list(cache.glob("*.npy"))) == 1 and len(list(cache.glob("*.json"))) == 1
     assert not list(cache.glob("*part*"))
 
-    ids2, vocab2 = encode_corpus(path, cache_dir=cache, chunk_bytes=8)  # hit: the file is not decoded again
+    ids2, vocab2 = encode_corpus(path, cache_dir=cache, chunk_bytes=8, stream_above=0)  # hit: not decoded again
     assert len(passes) == 2
     assert vocab2 == vocab1 and ids2.tolist() == ids1.tolist() and isinstance(ids2, np.memmap)
 
     path.write_text("hello there, wörld\n" * 10, encoding="utf-8")  # changed content: encoded again
-    ids3, vocab3 = encode_corpus(path, cache_dir=cache, chunk_bytes=8)
+    ids3, vocab3 = encode_corpus(path, cache_dir=cache, chunk_bytes=8, stream_above=0)
     assert len(passes) == 4
     assert vocab3.decode(ids3) == "hello there, wörld\n" * 10
     assert len(list(cache.glob("*.npy"))) == 2
@@ -98,7 +99,7 @@ def test_streamed_dtype_follows_vocabulary_size(tmp_path, n_chars, dtype):
     text = "".join(chars) + "".join(reversed(chars))
     path = tmp_path / "c.txt"
     path.write_text(text, encoding="utf-8")
-    ids, vocab = encode_corpus(path, chunk_bytes=4096, cache_dir=tmp_path / "enc")
+    ids, vocab = encode_corpus(path, chunk_bytes=4096, stream_above=0, cache_dir=tmp_path / "enc")
     assert len(vocab) == n_chars and ids.dtype == dtype
     assert np.array_equal(ids, CharVocab.from_text(text).encode(text))
 
@@ -107,8 +108,8 @@ def test_streamed_with_given_vocab(tmp_path):
     path = tmp_path / "c.txt"
     path.write_text("abcq" * 4, encoding="utf-8")
     with pytest.raises(RnnkitError, match=r"c\.txt: text has 1 character not in the vocabulary \('q'\)"):
-        encode_corpus(path, vocab=CharVocab.from_text("abc"), chunk_bytes=3)
-    ids, vocab = encode_corpus(path, vocab=CharVocab("qcba"), chunk_bytes=3)
+        encode_corpus(path, vocab=CharVocab.from_text("abc"), chunk_bytes=3, stream_above=0)
+    ids, vocab = encode_corpus(path, vocab=CharVocab("qcba"), chunk_bytes=3, stream_above=0)
     assert ids.tolist() == [3, 2, 1, 0] * 4 and vocab == CharVocab("qcba")
 
 
@@ -120,7 +121,7 @@ def test_streamed_invalid_bytes_same_error_as_read_text(tmp_path, bom):
         read_text(path)
     for chunk in (1, 2, 5, 64):  # (64: the BOM and the bad byte in the first chunk)
         with pytest.raises(RnnkitError) as streamed:
-            encode_corpus(path, chunk_bytes=chunk, cache_dir=tmp_path / "enc")
+            encode_corpus(path, chunk_bytes=chunk, stream_above=0, cache_dir=tmp_path / "enc")
         assert str(streamed.value) == str(whole.value)
         assert "byte 0xff" in str(streamed.value) and "(line 3)" in str(streamed.value)
     assert not list((tmp_path / "enc").glob("*part*"))
@@ -130,7 +131,7 @@ def test_batchers_and_split_read_the_map_without_copying_it(tmp_path):
     path = tmp_path / "c.txt"
     rng = np.random.default_rng(0)
     path.write_text("".join(rng.choice(list("abcdefgh\n"), size=5000)), encoding="utf-8")
-    ids, _ = encode_corpus(path, chunk_bytes=512, cache_dir=tmp_path / "enc")
+    ids, _ = encode_corpus(path, chunk_bytes=512, stream_above=0, cache_dir=tmp_path / "enc")
     small, _ = encode_corpus(path, use_cache=False)
     train, val = split_train_val(ids, 0.1)
     assert np.shares_memory(train, ids) and np.shares_memory(val, ids)
@@ -149,12 +150,15 @@ def test_batchers_and_split_read_the_map_without_copying_it(tmp_path):
         assert torch.equal(x, rx) and torch.equal(y, ry)
 
 
-def test_small_file_still_read_whole(tmp_path, monkeypatch):
-    """A file within one chunk takes the in-memory path as before (same ids; cached the same way)."""
+def test_only_files_above_the_threshold_are_streamed(tmp_path, monkeypatch):
+    """A file up to stream_above bytes takes the in-memory path as before; a larger one is streamed."""
     path = tmp_path / "c.txt"
-    path.write_text("abc\r\nabc", encoding="utf-8")
+    path.write_bytes(b"abc\r\nabc")  # 8 bytes
     calls = []
     real = text_mod.read_text
     monkeypatch.setattr(text_mod, "read_text", lambda *a, **k: calls.append(a) or real(*a, **k))
-    ids, vocab = encode_corpus(path, cache_dir=tmp_path / "enc")
-    assert len(calls) == 1 and vocab.decode(ids) == "abc\nabc"
+    ids, vocab = encode_corpus(path, cache_dir=tmp_path / "enc", chunk_bytes=2, stream_above=8)
+    assert len(calls) == 1 and vocab.decode(ids) == "abc\nabc" and not isinstance(ids, np.memmap)
+    ids, vocab = encode_corpus(path, cache_dir=tmp_path / "enc2", chunk_bytes=2, stream_above=7)
+    assert len(calls) == 1 and vocab.decode(ids) == "abc\nabc" and isinstance(ids, np.memmap)
+    assert streaming_mod.CHUNK_BYTES < streaming_mod.STREAM_ABOVE_BYTES

@@ -188,6 +188,7 @@ def test_corpus_streamed_into_the_map_trains_like_the_in_memory_one(corpus, tmp_
     train("lm", tiny_config(corpus), tmp_path / "in-memory", **quiet)
     monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path / "fresh-cache"))
     monkeypatch.setattr(streaming, "CHUNK_BYTES", 257)
+    monkeypatch.setattr(streaming, "STREAM_ABOVE_BYTES", 1000)
     real_write = streaming.write_ids
     writes = []
     monkeypatch.setattr(streaming, "write_ids", lambda *a, **k: writes.append(a) or real_write(*a, **k))

@@ -2,7 +2,7 @@
 
 Encoding never builds Python lists of characters: text is viewed as UTF-32 code points with
 NumPy, in chunks, and mapped to ids through a dense lookup table. A file larger than one chunk
-(``streaming.CHUNK_BYTES``) is never held in memory: it is encoded chunk by chunk into the cache's
+(``streaming.STREAM_ABOVE_BYTES``) is never held in memory: it is encoded chunk by chunk into the cache's
 ``.npy`` file (``rnnkit.data.streaming``), and a cached corpus is returned memory-mapped, so batchers
 read their windows from the map.
 """
@@ -45,6 +45,7 @@ def encode_corpus(
     use_cache: bool = True,
     keep_crlf: bool = False,
     chunk_bytes: int | None = None,
+    stream_above: int | None = None,
 ) -> tuple[np.ndarray, CharVocab]:
     """Read and encode a text file, returning (ids (N,) in the smallest dtype, vocab); cached as .npy + JSON.
 
@@ -52,14 +53,15 @@ def encode_corpus(
     the text when `vocab` is None) and `keep_crlf` (CRLF line endings kept, else read as LF), so an edited file
     is re-encoded. `cache_dir` defaults to
     ``datasets.cache_dir() / "encoded"``. A cached corpus comes back as a read-only ``np.memmap``; a file
-    larger than `chunk_bytes` (default ``streaming.CHUNK_BYTES``) is encoded in chunks of that many bytes
-    straight into the cache (two passes: the vocabulary and the length, then the ids), so it never needs to
-    fit in memory; the ids and vocabulary are those of the in-memory encoding. Without the cache
-    (`use_cache=False`) the file is read whole.
+    larger than `stream_above` bytes (default ``streaming.STREAM_ABOVE_BYTES``) is encoded in chunks of
+    `chunk_bytes` (default ``streaming.CHUNK_BYTES``) straight into the cache (two passes: the vocabulary
+    and the length, then the ids), so it never needs to fit in memory; the ids and vocabulary are those of
+    the in-memory encoding. Without the cache (`use_cache=False`) the file is read whole.
     """
     path = Path(path)
     codec = check_encoding(encoding)
     chunk_bytes = streaming.CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    stream_above = streaming.STREAM_ABOVE_BYTES if stream_above is None else stream_above
     if not use_cache:
         return _encode_file(path, vocab, encoding, keep_crlf)
     try:
@@ -85,7 +87,7 @@ def encode_corpus(
     except OSError as e:
         logger.warning("could not cache encoded corpus in %s: %s", folder, e)
         folder_ok = False
-    if folder_ok and size > chunk_bytes:
+    if folder_ok and size > stream_above:
         ids, vocab = _stream_encode(path, vocab, encoding, keep_crlf, chunk_bytes, npy)
     else:
         ids, vocab = _encode_file(path, vocab, encoding, keep_crlf)
