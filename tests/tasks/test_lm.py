@@ -178,3 +178,22 @@ def test_existing_run_directory_is_not_overwritten(corpus, tmp_path):
     train("lm", tiny_config(corpus, max_steps=2), tmp_path / "run", **quiet)
     with pytest.raises(RnnkitError, match="already holds a run; continue it with 'rnnkit train --resume"):
         train("lm", tiny_config(corpus, max_steps=2), tmp_path / "run", **quiet)
+
+
+def test_corpus_streamed_into_the_map_trains_like_the_in_memory_one(corpus, tmp_path, monkeypatch):
+    """A corpus larger than one encoding chunk (made tiny here) is streamed into the memory-mapped cache;
+    training on the map gives the same weights as training on the in-memory encoding."""
+    from rnnkit.data import streaming
+
+    train("lm", tiny_config(corpus), tmp_path / "in-memory", **quiet)
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    monkeypatch.setattr(streaming, "CHUNK_BYTES", 257)
+    monkeypatch.setattr(streaming, "STREAM_ABOVE_BYTES", 1000)
+    real_write = streaming.write_ids
+    writes = []
+    monkeypatch.setattr(streaming, "write_ids", lambda *a, **k: writes.append(a) or real_write(*a, **k))
+    _, train_ids, val_ids, _ = lm.load_corpus(tiny_config(corpus).data)
+    assert len(writes) == 1 and train_ids.base is not None and not train_ids.flags.writeable  # a view of the map
+    train("lm", tiny_config(corpus), tmp_path / "streamed", **quiet)
+    assert len(writes) == 1  # the second load is a cache hit
+    assert_same_weights(final_weights(tmp_path / "in-memory"), final_weights(tmp_path / "streamed"))

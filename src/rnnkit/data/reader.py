@@ -53,6 +53,12 @@ def _first_utf8_line(raw: bytes) -> int | None:
     return None
 
 
+def invalid_bytes(path: Path | str, encoding: str, byte: int, offset: int, line: int) -> RnnkitError:
+    """The one-line error for an undecodable ``byte`` at byte ``offset`` (on ``line``) of ``path``."""
+    return RnnkitError(f"{path} is not valid {encoding}: byte 0x{byte:02x} at offset {offset} "
+                       f"(line {line}); pass --encoding latin-1 (or the file's real encoding)")
+
+
 def decode(raw: bytes, path: Path | str, encoding: str = "utf-8", notes: list[str] | None = None,
            fallback: bool = True) -> str:
     """Bytes of ``path`` as text in ``encoding`` (a UTF-8 BOM dropped).
@@ -69,8 +75,7 @@ def decode(raw: bytes, path: Path | str, encoding: str = "utf-8", notes: list[st
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         if name != "utf-8" or not fallback:
-            raise RnnkitError(f"{path} is not valid {encoding}: byte 0x{raw[e.start]:02x} at offset {e.start} "
-                              f"(line {line}); pass --encoding latin-1 (or the file's real encoding)") from e
+            raise invalid_bytes(path, encoding, raw[e.start], e.start, line) from e
         utf8_line = _first_utf8_line(raw)
         if utf8_line is not None:
             raise RnnkitError(
@@ -120,4 +125,5 @@ def sniff_delimiter(text: str, default: str) -> str:
     return best if counts[best] > counts.get(default, 0) else default
 
 
-__all__ = ["check_encoding", "decode", "normalize_newlines", "read_bytes", "read_text", "sniff_delimiter"]
+__all__ = ["check_encoding", "decode", "invalid_bytes", "normalize_newlines", "read_bytes", "read_text",
+           "sniff_delimiter"]

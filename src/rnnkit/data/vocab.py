@@ -65,6 +65,11 @@ def _describe_chars(chars: list[str]) -> str:
     return f"{len(chars)} {noun} not in the vocabulary ({listed}{more})"
 
 
+def unknown_chars_error(chars: list[str]) -> RnnkitError:
+    """The one-line error for text holding ``chars`` that a given character vocabulary lacks."""
+    return RnnkitError(f"text has {_describe_chars(chars)}; remove them or use a vocabulary built from this text")
+
+
 class CharVocab:
     """A code-point vocabulary: id i <-> chars[i]; `from_text` sorts the unique characters."""
 
@@ -129,10 +134,7 @@ class CharVocab:
         for cp in _code_points(text):
             ids = self._ids(cp)
             if (ids < 0).any():
-                unknown = self.unknown(text)
-                raise RnnkitError(
-                    f"text has {_describe_chars(unknown)}; remove them or use a vocabulary built from this text"
-                )
+                raise unknown_chars_error(self.unknown(text))
             out[pos : pos + len(ids)] = ids
             pos += len(ids)
         return out
@@ -348,4 +350,4 @@ def describe_unknown(tokens: Sequence[str]) -> str:
 
 __all__ = ["BOS_ID", "BOS_TOKEN", "EOS_ID", "EOS_TOKEN", "LEVELS", "MAX_LISTED", "PAD", "PAD_ID", "PAD_TOKEN",
            "SPECIALS", "UNK", "UNK_ID", "UNK_TOKEN", "WORD_TOKENIZER", "CharVocab", "TokenVocab", "Vocabulary",
-           "WordVocab", "describe_unknown", "level_tokens"]
+           "WordVocab", "describe_unknown", "level_tokens", "unknown_chars_error"]
