@@ -65,3 +65,21 @@ def one_line_error(code: int, err: str) -> str:
     assert len(lines) == 1 and lines[0].startswith("rnnkit: "), err
     assert "Traceback" not in err
     return lines[0]
+
+
+def fail_lm_loss_at(step: int, monkeypatch, error: BaseException):
+    """Make the lm task's loss raise ``error`` at training step ``step`` (validation windows are not counted):
+    ``KeyboardInterrupt()`` is Ctrl-C, ``SystemExit(137)`` a killed process (no handler runs). Returns a function
+    that puts the real loss back."""
+    from rnnkit.tasks import lm
+
+    real_loss, calls = lm.lm_loss, {"n": 0}
+
+    def loss(*args):
+        calls["n"] += args[0].training
+        if calls["n"] == step:
+            raise error
+        return real_loss(*args)
+
+    monkeypatch.setattr(lm, "lm_loss", loss)
+    return lambda: monkeypatch.setattr(lm, "lm_loss", real_loss)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from rnnkit.errors import RnnkitError
@@ -16,10 +15,9 @@ from rnnkit.runs.predictors import TextGenerator, WordVectors
 from rnnkit.tasks.lm import DataConfig
 from rnnkit.tasks.ngram import NgramConfig, NgramRunConfig
 from rnnkit.tasks.word2vec import Word2VecDataConfig, Word2VecRunConfig
+from tests.tasks.test_word2vec import ANIMALS, TOOLS, topic_sentences
 
 quiet = dict(show_progress=False, log=lambda *_: None)
-ANIMALS = ["cat", "dog", "cow", "pig", "hen", "fox", "owl", "bee"]
-TOOLS = ["saw", "drill", "hammer", "wrench", "file", "axe", "chisel", "plane"]
 
 
 def ngram_config(corpus, level="char", order=3) -> NgramRunConfig:
@@ -96,10 +94,8 @@ def test_ngram_run_is_claimed_once_and_checked_on_opening(corpus, tmp_path):
 
 
 def test_word2vec_run_opens_and_answers(tmp_path):
-    rng = np.random.default_rng(0)
     corpus = tmp_path / "topics.txt"
-    corpus.write_text("\n".join(" ".join(rng.choice(ANIMALS if rng.random() < 0.5 else TOOLS, size=8))
-                                for _ in range(1500)) + "\n")
+    corpus.write_text("\n".join(" ".join(s) for s in topic_sentences(1500)) + "\n")
     config = Word2VecRunConfig(data=Word2VecDataConfig(data=(str(corpus),)),
                                model=Word2VecConfig(dim=16, window=3, min_count=1, subsample=0.0, epochs=3,
                                                     batch_size=256, threads=1, seed=4))

@@ -14,7 +14,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.runs import datahash, resume, train
 from rnnkit.tasks import lm
 from rnnkit.training.trainer import TrainingInterrupted
-from tests.conftest import cli, one_line_error, tiny_config
+from tests.conftest import cli, fail_lm_loss_at, one_line_error, tiny_config
 
 TINY = ("--hidden-size", "32", "--num-layers", "1", "--embedding-size", "8", "--batch-size", "4", "--seq-len", "16",
         "--eval-every", "3", "--precision", "fp32", "--device", "cpu", "--dropout", "0", "--no-progress")
@@ -30,16 +30,7 @@ def rows(run_dir):
 
 def interrupt_at(step: int, monkeypatch):
     """Make the LM loss raise KeyboardInterrupt (what Ctrl-C raises) at training step ``step``."""
-    real_loss, calls = lm.lm_loss, {"n": 0}
-
-    def loss(*args):
-        calls["n"] += args[0].training  # count training steps, not validation windows
-        if calls["n"] == step:
-            raise KeyboardInterrupt
-        return real_loss(*args)
-
-    monkeypatch.setattr(lm, "lm_loss", loss)
-    return lambda: monkeypatch.setattr(lm, "lm_loss", real_loss)
+    return fail_lm_loss_at(step, monkeypatch, KeyboardInterrupt())
 
 
 # -- 1. --force ---------------------------------------------------------------------------------------------
@@ -103,18 +94,10 @@ def test_run_stopped_before_its_first_periodic_save_resumes(corpus, tmp_path, mo
     """save_every is 1e9 seconds in tiny_config: only the step-0 checkpoint exists when the crash comes."""
     config = tiny_config(corpus, max_steps=12)
     straight = train("lm", config, tmp_path / "straight", show_progress=False, log=lambda _: None)
-    real_loss, calls = lm.lm_loss, {"n": 0}
-
-    def crash_at_step_8(*args):  # after the validation at step 5 printed its line
-        calls["n"] += args[0].training
-        if calls["n"] == 8:
-            raise SystemExit(137)  # no handler runs, like a killed process
-        return real_loss(*args)
-
-    monkeypatch.setattr(lm, "lm_loss", crash_at_step_8)
+    restore = fail_lm_loss_at(8, monkeypatch, SystemExit(137))  # after the validation at step 5 printed its line
     with pytest.raises(SystemExit):
         train("lm", config, tmp_path / "crashed", show_progress=False, log=lambda _: None)
-    monkeypatch.setattr(lm, "lm_loss", real_loss)
+    restore()
     assert any("val_loss" in r for r in rows(tmp_path / "crashed"))  # it had validated
     assert ckpt.load_tensors(tmp_path / "crashed" / ckpt.LAST_FILE)["state"]["step"] == 0
     summary = resume(tmp_path / "crashed", show_progress=False, log=lambda _: None)

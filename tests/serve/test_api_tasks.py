@@ -23,8 +23,8 @@ from rnnkit.tasks.forecast import ForecastRunConfig
 from rnnkit.tasks.word2vec import Word2VecDataConfig, Word2VecRunConfig
 from tests.browser import console_errors, headless_chromium
 from tests.conftest import tiny_config
-from tests.runs.test_open_run_ngram_word2vec import ANIMALS, TOOLS
 from tests.tasks.test_seq2seq import tiny_run
+from tests.tasks.test_word2vec import ANIMALS, TOOLS, topic_sentences
 
 quiet = dict(show_progress=False, log=lambda *_: None)
 LIMITS = replace(DEFAULT_LIMITS, max_body_bytes=5_000, max_prompt_chars=200, max_texts=3, max_horizon=12,
@@ -40,10 +40,8 @@ def runs(tmp_path_factory):
         "train": {"batch_size": 16, "max_steps": 4, "eval_every": 2, "seed": 3, "save_every": 1e9}})
     train("forecast", forecast, tmp / "airline", **quiet)
     train("seq2seq", tiny_run(max_steps=4, eval_every=2), tmp / "reverse", **quiet)
-    rng = np.random.default_rng(0)
     topics = tmp / "topics.txt"
-    topics.write_text("\n".join(" ".join(rng.choice(ANIMALS if rng.random() < 0.5 else TOOLS, size=8))
-                                for _ in range(300)) + "\n")
+    topics.write_text("\n".join(" ".join(s) for s in topic_sentences(300)) + "\n")
     w2v = Word2VecRunConfig(data=Word2VecDataConfig(data=(str(topics),)),
                             model=Word2VecConfig(dim=8, window=2, min_count=1, subsample=0.0, epochs=1,
                                                  batch_size=256, threads=1, seed=4))

@@ -17,7 +17,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.runs import evaluate, open_run, resume, train
 from rnnkit.tasks import lm
 from rnnkit.training.trainer import TrainingInterrupted
-from tests.conftest import tiny_config
+from tests.conftest import fail_lm_loss_at, tiny_config
 
 quiet = dict(show_progress=False, log=lambda *_: None)
 
@@ -82,18 +82,10 @@ def test_crash_after_a_checkpoint_resumes_exactly(corpus, tmp_path, monkeypatch)
     """kill -9 after a checkpoint: nothing saved at the crash, resume from the last periodic save."""
     config = tiny_config(corpus, max_steps=20, save_every=0.0)  # save last.pt after every step
     train("lm", config, tmp_path / "straight", **quiet)
-    real_loss, calls = lm.lm_loss, {"n": 0}
-
-    def crash_at_step_11(*args):
-        calls["n"] += args[0].training
-        if calls["n"] == 11:
-            raise SystemExit(137)  # no handler runs, like a killed process
-        return real_loss(*args)
-
-    monkeypatch.setattr(lm, "lm_loss", crash_at_step_11)
+    restore = fail_lm_loss_at(11, monkeypatch, SystemExit(137))
     with pytest.raises(SystemExit):
         train("lm", config, tmp_path / "crashed", **quiet)
-    monkeypatch.setattr(lm, "lm_loss", real_loss)
+    restore()
     assert ckpt.load_tensors(tmp_path / "crashed" / "last.pt")["state"]["step"] == 10
     resume(tmp_path / "crashed", **quiet)
     assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "crashed"))
