@@ -1,6 +1,7 @@
 """The one exception type for user mistakes."""
 
 import math
+import unicodedata
 
 
 class RnnkitError(ValueError):
@@ -34,8 +35,6 @@ def shown(value: object, limit: int | None = 60) -> str:
 
 
 def _escape(c: str) -> str:
-    import unicodedata
-
     if not unicodedata.category(c).startswith(("C", "Zl", "Zp")):  # control, format, unassigned, line breaks
         return c
     if c in "\n\r\t":

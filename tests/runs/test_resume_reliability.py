@@ -10,6 +10,7 @@ import math
 import pytest
 
 from rnnkit import checkpoint as ckpt
+from rnnkit.data import datasets
 from rnnkit.errors import RnnkitError
 from rnnkit.runs import datahash, resume, train
 from rnnkit.tasks import lm
@@ -176,7 +177,7 @@ def test_resume_on_changed_data_is_refused_unless_allowed(corpus, tmp_path, caps
 
 
 def test_content_hash_streams_files_and_covers_folders(tmp_path, monkeypatch):
-    monkeypatch.setattr(datahash, "CHUNK_BYTES", 7)  # many chunks: the streaming path
+    monkeypatch.setattr(datasets, "_CHUNK_BYTES", 7)  # many chunks: the streaming path
     data = bytes(range(256)) * 40
     (tmp_path / "a.bin").write_bytes(data)
     assert datahash.content_hash(tmp_path / "a.bin") == hashlib.sha256(data).hexdigest()

@@ -112,9 +112,14 @@ class LSTMStepper:
     def step(self, ids: Tensor) -> Tensor:
         """Feed ``ids`` (B,) and return the next-token logits (B, V). The returned tensor is reused by the next
         step: consume it (or clone it) first."""
+        return self.step_rows(ids, self.h, self.c, self.logits)
+
+    def step_rows(self, ids: Tensor, h: Tensor, c: Tensor, out: Tensor) -> Tensor:
+        """The one-call kernel on state the caller owns: ids (B,), ``h``, ``c`` (L, B, H) fp32 contiguous,
+        updated in place, B at most ``MAX_BATCH``; the logits (B, V) are written into ``out``, which is returned."""
         self.ops.lstm_lm_step(ids.contiguous(), self.table, self.embedding, self.weights, self.biases,
-                              self.head_w, self.head_b, self.h, self.c, self.logits)
-        return self.logits
+                              self.head_w, self.head_b, h, c, out)
+        return out
 
     def step_many(self, ids: Tensor, h: Tensor, c: Tensor) -> Tensor:
         """One step of a large batch as GEMMs over the same laid-out weights: ids (B,) -> logits (B, V), with

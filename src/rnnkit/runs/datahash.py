@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from rnnkit.data.datasets import file_sha256
 from rnnkit.errors import RnnkitError
 
 META_KEY = "data_sha256"
-CHUNK_BYTES = 1 << 20  # 1 MiB per read
 ALLOW_FLAG = "--allow-data-change"
 
 
@@ -50,21 +50,15 @@ def data_files(config: Any, meta: dict[str, Any]) -> list[Path]:
     return list(found.values())
 
 
-def _hash_file(path: Path, digest: Any) -> None:
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
-            digest.update(chunk)
-
-
 def content_hash(path: Path) -> str:
-    """SHA-256 of a file's bytes, or of a folder's files (their relative names and bytes, in sorted order)."""
+    """SHA-256 of a file's bytes (``datasets.file_sha256``, the encoded-corpus cache's key too), or of a folder's
+    files (their relative names and content hashes, in sorted order)."""
+    if not path.is_dir():
+        return file_sha256(path)
     digest = hashlib.sha256()
-    if path.is_dir():
-        for child in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(str(child.relative_to(path)).encode("utf-8", "surrogateescape") + b"\0")
-            _hash_file(child, digest)
-    else:
-        _hash_file(path, digest)
+    for child in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(child.relative_to(path)).encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(file_sha256(child).encode())
     return digest.hexdigest()
 
 

@@ -232,10 +232,7 @@ class Scheduler:
                 rows.state = h, c = h.contiguous(), c.contiguous()
             if rows.step_logits is None or rows.step_logits.shape[0] != ids.shape[0]:
                 rows.step_logits = torch.empty(ids.shape[0], self.stepper.vocab_size)  # (B, V)
-            s = self.stepper
-            s.ops.lstm_lm_step(ids.contiguous(), s.table, s.embedding, s.weights, s.biases, s.head_w, s.head_b,
-                               h, c, rows.step_logits)  # h, c (L, B, H) updated in place
-            return rows.step_logits
+            return self.stepper.step_rows(ids, h, c, rows.step_logits)  # h, c (L, B, H) updated in place
         if self.stepper is not None:
             h, c = rows.state
             return self.stepper.step_many(ids, h, c)  # (B, V); h, c (L, B, H) updated in place

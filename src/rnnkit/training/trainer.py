@@ -214,7 +214,8 @@ class Trainer:
         if not self.dist.is_master or not path.exists():
             return
         lines = path.read_text(encoding="utf-8").splitlines()
-        rows = [line for line in lines if _row_step(line) is not None and _row_step(line) <= self.state.step]
+        steps = [_row_step(line) for line in lines]
+        rows = [line for line, step in zip(lines, steps) if step is not None and step <= self.state.step]
         if len(rows) != len(lines):
             ckpt.atomic_write_text(path, "".join(r + "\n" for r in rows))
 
