@@ -60,3 +60,20 @@ def test_theta_and_comb_beat_seasonal_naive_on_air_passengers(method):
     assert forecast.shape == (12, 1) and np.isfinite(forecast).all()
     snaive = forecast_metrics(actual, baseline_forecast("seasonal_naive", history, 12, 12), history, 12)["MASE"]
     assert forecast_metrics(actual, forecast, history, 12)["MASE"] < snaive
+
+
+def test_an_extra_forecaster_is_scored_on_the_same_origins_and_every_error_is_kept():
+    calls = []
+
+    def repeat_last_season(history, horizon):  # an outside forecaster: the seasonal naive forecast
+        calls.append(len(history))
+        return baseline_forecast("seasonal_naive", history, horizon, 12)
+
+    sel = select_forecast(AIR[:-12], 12, 12, candidates=("seasonal_naive", "drift"), extra={"mine": repeat_last_season})
+    assert sel.scores["mine"] == sel.scores["seasonal_naive"]
+    assert sorted(calls[:len(sel.cuts)]) == sel.cuts  # fitted on each origin's history only
+    for name, err in sel.errors.items():
+        assert err.shape == (len(sel.cuts), 12, 1), name
+    c = sel.cuts[0]
+    drift = baseline_forecast("drift", AIR[:c], 12, 12)
+    np.testing.assert_allclose(sel.errors["drift"][0], AIR[c:c + 12, None] - drift)

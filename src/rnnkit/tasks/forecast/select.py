@@ -4,12 +4,14 @@
 origins inside the history it is given, ranks them, adds the mean and median of the best ``k`` as two more
 candidates (scored on the same origins), and forecasts with the winner refitted on the whole history. It only
 ever reads the history it is handed, so a held-out tail the caller cuts off cannot steer the choice.
-The RNN is not a candidate yet; ``rnnkit eval`` does not show these scores yet.
+Other forecasters (the RNN) join as ``extra`` callables scored on the same origins. Every candidate's
+per-origin errors are kept, for conformal intervals around whichever one wins.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from rnnkit.tasks.forecast.baselines import baseline_forecast, forecast_metrics
 CANDIDATES = ("seasonal_naive", "drift", "ets", "arima", "theta", "comb")
 COMBINE_K = 3  # combinations average the best k candidates by validation MASE
 ORIGINS = 3  # rolling origins, each ``horizon`` apart, ending at the end of the history
+
+# A forecaster beyond the classical ones: (history (N, T), horizon H) -> forecast (H, T).
+ExtraForecaster = Callable[[np.ndarray, int], np.ndarray]
 
 
 def combine(forecasts: list[np.ndarray], how: str) -> np.ndarray:
@@ -41,30 +46,44 @@ def origins_for(n: int, horizon: int, season: int = 1, origins: int = ORIGINS) -
 
 @dataclass
 class Selection:
-    """The chosen candidate, every candidate's mean validation MASE, and the winner's forecast (H, T)."""
+    """The chosen candidate, every candidate's mean validation MASE, the winner's forecast (H, T), the
+    origins' cut points and every candidate's errors there, actual - forecast, each (O, H, T)."""
 
     choice: str
     scores: dict[str, float]
     forecast: np.ndarray
+    cuts: list[int] = field(default_factory=list)
+    errors: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _forecast(name: str, history: np.ndarray, horizon: int, season: int, ranked: list[str]) -> np.ndarray:
-    if name.startswith("combo_"):
-        return combine([baseline_forecast(m, history, horizon, season) for m in ranked[:COMBINE_K]],
-                       name.removeprefix("combo_"))
+def _member(name: str, history: np.ndarray, horizon: int, season: int,
+            extra: Mapping[str, ExtraForecaster]) -> np.ndarray:
+    if name in extra:
+        return np.asarray(extra[name](history, horizon), np.float64).reshape(horizon, -1)  # (H, T)
     return baseline_forecast(name, history, horizon, season)
 
 
+def _forecast(name: str, history: np.ndarray, horizon: int, season: int, ranked: list[str],
+              extra: Mapping[str, ExtraForecaster]) -> np.ndarray:
+    if name.startswith("combo_"):
+        return combine([_member(m, history, horizon, season, extra) for m in ranked[:COMBINE_K]],
+                       name.removeprefix("combo_"))
+    return _member(name, history, horizon, season, extra)
+
+
 def select_forecast(history: np.ndarray, horizon: int, season: int = 1, candidates: tuple[str, ...] = CANDIDATES,
-                    origins: int = ORIGINS) -> Selection:
-    """Choose among ``candidates`` and the mean/median of the best ``COMBINE_K`` by rolling-origin MASE on
-    ``history`` (N,) or (N, T), then forecast ``horizon`` steps from its end with the winner."""
+                    origins: int = ORIGINS, extra: Mapping[str, ExtraForecaster] | None = None) -> Selection:
+    """Choose among ``candidates``, the ``extra`` forecasters and the mean/median of the best ``COMBINE_K`` by
+    rolling-origin MASE on ``history`` (N,) or (N, T), then forecast ``horizon`` steps from its end with the
+    winner."""
+    extra = dict(extra or {})
     history = np.asarray(history, np.float64)
     history = history[:, None] if history.ndim == 1 else history  # (N, T)
     cuts = origins_for(len(history), horizon, season, origins)
     if not cuts:
         return Selection("seasonal_naive", {}, baseline_forecast("seasonal_naive", history, horizon, season))
-    per_origin = {name: [baseline_forecast(name, history[:c], horizon, season) for c in cuts] for name in candidates}
+    per_origin = {name: [_member(name, history[:c], horizon, season, extra) for c in cuts]
+                  for name in (*candidates, *extra)}
 
     def score(forecasts: list[np.ndarray]) -> float:
         return float(np.mean([forecast_metrics(history[c:c + horizon], f, history[:c], season)["MASE"]
@@ -74,9 +93,13 @@ def select_forecast(history: np.ndarray, horizon: int, season: int = 1, candidat
     ranked = sorted(scores, key=lambda name: (scores[name], name))
     best = ranked[:COMBINE_K]
     for how in ("mean", "median"):  # the combination of the best k, ranked once on the same origins
-        scores[f"combo_{how}"] = score([combine([per_origin[m][i] for m in best], how) for i in range(len(cuts))])
+        per_origin[f"combo_{how}"] = [combine([per_origin[m][i] for m in best], how) for i in range(len(cuts))]
+        scores[f"combo_{how}"] = score(per_origin[f"combo_{how}"])
     choice = min(scores, key=lambda name: (scores[name], name))
-    return Selection(choice, scores, _forecast(choice, history, horizon, season, ranked))
+    errors = {name: np.stack([history[c:c + horizon] - f for c, f in zip(cuts, fs)])  # (O, H, T)
+              for name, fs in per_origin.items()}
+    return Selection(choice, scores, _forecast(choice, history, horizon, season, ranked, extra), cuts, errors)
 
 
-__all__ = ["CANDIDATES", "COMBINE_K", "ORIGINS", "Selection", "combine", "origins_for", "select_forecast"]
+__all__ = ["CANDIDATES", "COMBINE_K", "ORIGINS", "ExtraForecaster", "Selection", "combine", "origins_for",
+           "select_forecast"]
