@@ -41,6 +41,7 @@ FORECAST_FLAGS: dict[str, tuple[str, str, type]] = {
     "--holdout": ("data", "holdout", int),
     "--val-size": ("data", "val_size", int),
     "--calibration-windows": ("data", "calibration_windows", int),
+    "--id-column": ("data", "id_column", str),
     "--mode": ("model", "mode", str),
     "--cell": ("model", "cell", str),
     "--hidden-size": ("model", "hidden_size", int),
@@ -67,6 +68,9 @@ HELP = {
                   "series too short for one)",
     "--calibration-windows": "with --quantiles: validation-sized windows before the holdout, each forecast by a "
                              "model trained before it, that calibrate the intervals (default 3)",
+    "--id-column": "a long CSV of many series (rows: id, [time], value): train one global RNN across them, each "
+                   "series scaled by its own level and seasonal index (the RNN only, whatever the model choice); "
+                   "'rnnkit forecast RUN --id X' then forecasts series X",
     "--mode": "direct (default: encoder + multi-horizon head) or autoregressive (one step, fed back)",
     "--cell": "gru, lstm, rnn_tanh, rnn_relu, or the parallel-scan mingru or minlstm",
     "--output-len": "steps one pass of the direct head predicts (default: the horizon); longer horizons roll",
@@ -95,6 +99,8 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     fc.set_defaults(handler=forecast)
     fc.add_argument("run_dir", metavar="RUN_DIR")
     fc.add_argument("--data", help="forecast after the end of this CSV (same columns) instead of the run's series")
+    fc.add_argument("--id", dest="series_id", metavar="ID",
+                    help="a global run (--id-column): the series to forecast (with --data: picks it from a long CSV)")
     fc.add_argument("--horizon", type=int, help="steps to forecast (default: the trained horizon)")
     fc.add_argument("--out", metavar="FORECAST.csv", help="write the forecast here (default: print it as CSV)")
     fc.add_argument("--plot", metavar="FORECAST.png", help="draw history, forecast and interval band")
@@ -157,8 +163,14 @@ def forecast(args: argparse.Namespace) -> int:
     from rnnkit.tasks.forecast import plot_forecast
 
     fm = _open_forecaster(args.run_dir, args.device).predictor()
-    series = fm.series(args.data)
-    result = fm.forecast(args.horizon, series)
+    if getattr(fm, "ids", None) is not None:  # a global model: one of its series, or a new one (--data)
+        series = fm.series(args.data, args.series_id)
+        result = fm.forecast(args.horizon, series if args.data else None, series_id=args.series_id)
+    elif args.series_id is not None:
+        raise RnnkitError(f"{args.run_dir} was trained on one series; drop --id (it is for --id-column runs)")
+    else:
+        series = fm.series(args.data)
+        result = fm.forecast(args.horizon, series)
     frame = result.to_frame()
     if args.out:
         from rnnkit.fileio import atomic_write_text
@@ -201,6 +213,9 @@ def run_backtest(args: argparse.Namespace) -> int:
     if unknown:
         raise RnnkitError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
     config = _backtest_config(args.source, args.data)
+    if config.data.id_column:
+        raise RnnkitError("backtest retrains on one series; a global (--id-column) run is scored per series by "
+                          "'rnnkit eval RUN_DIR'")
     result = backtest(config, args.folds, args.step, out=args.out, baselines=baselines,
                       log=lambda m: print(m, file=sys.stderr), train=train_run)
     if args.json:

@@ -83,6 +83,7 @@ class SeriesConfig:
     holdout: int | None = None
     val_size: int | None = None
     calibration_windows: int = 3  # rolling origins for the conformal interval correction (1: validation tail)
+    id_column: str | None = None  # a long CSV of many series, one id per row: one global model (data/panel.py)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SeriesConfig:
@@ -273,10 +274,9 @@ def _fill(values: np.ndarray, how: str) -> np.ndarray:
     return frame.to_numpy(np.float64)
 
 
-def read_csv_series(config: SeriesConfig) -> Series:
-    """Read, validate and (optionally) fill a CSV series; every problem is a one-line RnnkitError."""
+def read_frame(path: str):
+    """The CSV file ``path`` as a pandas DataFrame (delimiter sniffed); one-line errors when it cannot be read."""
     pd = _need_pandas()
-    path = config.data
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             head = f.readline()
@@ -287,6 +287,14 @@ def read_csv_series(config: SeriesConfig) -> Series:
         raise RnnkitError(f"{path} is not a readable CSV file ({str(e).splitlines()[0]})") from e
     if frame.empty:
         raise RnnkitError(f"{path} has no data rows")
+    return frame
+
+
+def read_csv_series(config: SeriesConfig) -> Series:
+    """Read, validate and (optionally) fill a CSV series; every problem is a one-line RnnkitError."""
+    pd = _need_pandas()
+    path = config.data
+    frame = read_frame(path)
     time_column = _pick_time_column(frame, config)
     for column in (*config.target, *config.covariates):
         if column not in frame.columns:
@@ -516,4 +524,4 @@ class WindowBatcher:
 
 
 __all__ = ["AIR_PASSENGERS", "BUILTIN", "FILLS", "SCALERS", "Scaler", "Series", "SeriesConfig", "WindowBatcher",
-           "Windows", "builtin_series", "load_series", "make_windows", "read_csv_series", "season_for"]
+           "Windows", "builtin_series", "load_series", "make_windows", "read_csv_series", "read_frame", "season_for"]

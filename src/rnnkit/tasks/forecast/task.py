@@ -20,6 +20,16 @@ from rnnkit.models.forecaster import Forecaster, ForecasterConfig, forecast_loss
 from rnnkit.tasks.base import Context, Prepared, Task, Training
 from rnnkit.tasks.forecast.calibrate import calibrate_intervals, refit_scores, validation_scores
 from rnnkit.tasks.forecast.config import ForecastRunConfig
+from rnnkit.tasks.forecast.global_model import (
+    GlobalForecaster,
+    PanelData,
+    PanelVocab,
+    SeriesFile,
+    panel_eval_table,
+    panel_finish,
+    panel_training,
+    prepare_panel,
+)
 from rnnkit.tasks.forecast.model import (
     SERIES_FILE,
     ForecastModel,
@@ -82,7 +92,7 @@ class ForecastTask(Task):
 
     name = "forecast"
     config_class = ForecastRunConfig
-    vocab_class = ForecastVocab
+    vocab_class = SeriesFile  # ForecastVocab, or PanelVocab for a global model (--id-column)
     vocab_file = SERIES_FILE
     token = "window"
     default_time = None  # the config carries its own budget (TRAIN_DEFAULTS: 600 steps)
@@ -94,6 +104,9 @@ class ForecastTask(Task):
         if options:
             raise TypeError(f"unknown option {next(iter(options))!r} for a forecast run; "
                             "it takes series= and calibrate=")
+        if config.data.id_column:  # a long CSV of many series: one global model (global_model.py)
+            config, vocab, meta, data = prepare_panel(config, vocab, ctx.log)
+            return Prepared(config, vocab, meta, data=data)
         p = prepare(config, series, *((vocab.scaler, vocab.covariate_scaler) if vocab is not None else ()))
         config, series = p.config, p.series
         windows = make_windows(p.scaled, p.scaled_covariates, config.data.input_len, config.model.output_len,
@@ -108,6 +121,8 @@ class ForecastTask(Task):
 
     def training(self, prepared: Prepared, ctx: Context) -> Training:
         config, data = prepared.config, prepared.data
+        if isinstance(data, PanelData):
+            return panel_training(prepared, ctx, make_loss_fn(config.model))
         p, t, m = data.series, config.train, config.model
         generator = torch.Generator().manual_seed(t.seed)
         batcher = WindowBatcher(data.windows, t.batch_size, generator)
@@ -122,6 +137,8 @@ class ForecastTask(Task):
         """With quantiles, widen the outer ones by conformal calibration (``calibrate.py``: one more run per
         window); then forecast the held-out tail with the best weights ("holdout" in the summary, holdout.png)."""
         config, data, vocab = prepared.config, prepared.data, prepared.vocab
+        if isinstance(data, PanelData):
+            return panel_finish(prepared, summary, ctx, self.load_model)
         p, m = data.series, config.model
         model = self.load_model(ctx.out, config, vocab, ctx.device)
         quantiles = data.calibrate and len(m.quantiles) >= 2
@@ -149,18 +166,24 @@ class ForecastTask(Task):
         return meta or None
 
     # -- a trained run -------------------------------------------------------------------------------
-    def model_sizes(self, vocab: ForecastVocab) -> dict[str, int]:
+    def model_sizes(self, vocab: ForecastVocab | PanelVocab) -> dict[str, int]:
+        if isinstance(vocab, PanelVocab):
+            return vocab.model_sizes()
         info = vocab.series_info
         return {"num_targets": len(info["target_names"]), "num_covariates": len(info["covariate_names"]),
                 "season": int(info["season"])}
 
-    def predictor(self, run: Any) -> ForecastModel:
+    def predictor(self, run: Any) -> ForecastModel | GlobalForecaster:
+        if isinstance(run.vocab, PanelVocab):  # a global model: forecast(horizon, history, series_id=...)
+            return GlobalForecaster(run.model, run.config, run.vocab)
         return ForecastModel(run.model, run.config, run.vocab)
 
     def evaluate(self, run: Any, data: str | None = None) -> dict[str, dict[str, float]]:
         """Held-out metrics of the run's model and the baselines on the last ``holdout`` points of its series
         (or of ``data``); rows: models."""
         fm = run.predictor()
+        if isinstance(fm, GlobalForecaster):  # per series of the long CSV, and their mean
+            return panel_eval_table(fm, data)
         return eval_table(fm, fm.series(data))
 
 
