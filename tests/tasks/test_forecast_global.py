@@ -12,7 +12,7 @@ import pytest
 
 from rnnkit.data.panel import read_panel
 from rnnkit.data.series import SeriesConfig
-from rnnkit.runs import open_run, train
+from rnnkit.runs import open_run, predictors, resume, train
 from rnnkit.tasks.forecast import ForecastRunConfig
 from rnnkit.tasks.forecast.global_model import GlobalForecaster, SeriesScale
 from tests.conftest import cli, one_line_error
@@ -66,7 +66,8 @@ def test_trains_across_series_and_forecasts_each_on_its_own_scale(global_run):
     assert any("skipped 2 of 14 series with fewer than 30 points" in line for line in lines), lines
     assert summary["holdout_series"] == len(LEVELS) and np.isfinite(summary["holdout"]["MASE"])
     fm = open_run(run_dir).predictor()
-    assert isinstance(fm, GlobalForecaster) and fm.ids == [f"s{i}" for i in range(len(LEVELS))]
+    assert isinstance(fm, GlobalForecaster) and isinstance(fm, predictors.Forecaster)
+    assert fm.ids == [f"s{i}" for i in range(len(LEVELS))]
     frame = pd.read_csv(data)
     for i, level in enumerate(LEVELS):
         f = fm.forecast(series_id=f"s{i}")
@@ -212,3 +213,16 @@ def test_a_tampered_series_file_is_refused_in_one_line(global_run, tmp_path, edi
     with pytest.raises(RnnkitError, match="series.json") as e:
         open_run(copy)
     assert expected in str(e.value) and "\n" not in str(e.value)
+
+
+def test_resume_continues_with_the_stored_scales(global_run, tmp_path):
+    import shutil
+
+    run_dir, *_ = global_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    before = json.loads((copy / "series.json").read_text())
+    summary = resume(copy, {"max_steps": 50}, show_progress=False, log=lambda *_: None)
+    assert summary["step"] == 50 and summary["holdout_series"] == len(LEVELS)
+    assert json.loads((copy / "series.json").read_text()) == before
+    assert np.isfinite(open_run(copy).predictor().forecast(series_id="s2").point).all()

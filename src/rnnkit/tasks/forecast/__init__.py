@@ -6,6 +6,8 @@
     calibrate.py  conformal widening of the quantile intervals from rolling-origin refits
     report.py     the held-out forecast beside the baselines: tables and plots
     backtest.py   rolling-origin evaluation with a fresh model per origin
+    global_model.py  one model across the many series of a long CSV (--id-column): per-series scales,
+                  series.json's ``PanelVocab`` and the ``GlobalForecaster`` predictor
     baselines.py  naive, seasonal naive, drift, ETS and ARIMA, and the forecast metrics
     task.py       ``TASK``: the task behind ``rnnkit.runs.train("forecast", ..., series=...)``
 
@@ -16,6 +18,7 @@ from rnnkit.tasks.forecast.backtest import backtest
 from rnnkit.tasks.forecast.baselines import BASELINES, METRICS, baseline_forecast, forecast_metrics
 from rnnkit.tasks.forecast.calibrate import calibrate_intervals, refit_scores, validation_scores
 from rnnkit.tasks.forecast.config import SINE_DEFAULTS, TRAIN_DEFAULTS, ForecastRunConfig
+from rnnkit.tasks.forecast.global_model import GlobalForecaster, PanelVocab, SeriesScale
 from rnnkit.tasks.forecast.model import (
     SERIES_FILE,
     Forecast,
@@ -37,7 +40,8 @@ from rnnkit.tasks.forecast.report import (
 from rnnkit.tasks.forecast.task import TASK, ForecastTask, make_loss_fn
 
 __all__ = ["BASELINES", "HOLDOUT_PLOT", "METRICS", "SERIES_FILE", "SINE_DEFAULTS", "TASK", "TRAIN_DEFAULTS",
-           "Forecast", "ForecastModel", "ForecastRunConfig", "ForecastTask", "ForecastVocab", "PreparedSeries",
+           "Forecast", "ForecastModel", "ForecastRunConfig", "ForecastTask", "ForecastVocab", "GlobalForecaster",
+           "PanelVocab", "PreparedSeries", "SeriesScale",
            "backtest", "baseline_forecast", "baseline_table", "calibrate_intervals", "eval_table",
            "fill_model_config", "forecast_metrics", "format_table", "holdout_forecast", "make_loss_fn",
            "plot_forecast", "prepare", "refit_scores", "split_points", "validation_scores"]
