@@ -226,3 +226,48 @@ def test_resume_continues_with_the_stored_scales(global_run, tmp_path):
     assert summary["step"] == 50 and summary["holdout_series"] == len(LEVELS)
     assert json.loads((copy / "series.json").read_text()) == before
     assert np.isfinite(open_run(copy).predictor().forecast(series_id="s2").point).all()
+
+
+def test_scales_and_windows_never_see_the_validation_or_held_out_tails(tmp_path):
+    from rnnkit.tasks.forecast.global_model import prepare_panel
+
+    frame = panel_frame(levels=(1, 10, 100))
+    tails = frame.groupby("id").tail(12).index  # the validation (6) and held-out (6) points of each series
+    changed = frame.copy()
+    changed.loc[tails, "value"] *= 100
+    prepared = []
+    for name, f in (("a.csv", frame), ("b.csv", changed)):
+        config = ForecastRunConfig.from_dict({"data": {"data": str(write(tmp_path / name, f)), "id_column": "id",
+                                                       "horizon": HORIZON, "input_len": 12}})
+        prepared.append(prepare_panel(config, None, lambda *_: None))
+    (_, vocab_a, _, data_a), (_, vocab_b, _, data_b) = prepared
+    assert [s.level for s in vocab_a.scales] == [s.level for s in vocab_b.scales]
+    assert [s.seasonal for s in vocab_a.scales] == [s.seasonal for s in vocab_b.scales]
+    np.testing.assert_array_equal(data_a.windows.past, data_b.windows.past)
+    np.testing.assert_array_equal(data_a.windows.target, data_b.windows.target)
+    assert data_a.train_end == [len(s) - 12 for s in data_a.series]
+
+
+def test_default_input_length_is_a_season_or_a_horizon_within_the_median_series(tmp_path):
+    from rnnkit.tasks.forecast.global_model import prepare_panel
+
+    path = write(tmp_path / "long.csv", panel_frame(levels=(1, 10, 100)))
+    # horizon 18 would read 18 points, but the median series (42 points, 12 validation) keeps a window only with 12
+    for horizon, expected in ((6, 12), (9, 12), (18, 42 - 12 - 18)):
+        config = ForecastRunConfig.from_dict({"data": {"data": str(path), "id_column": "id", "horizon": horizon,
+                                                       "holdout": 0}})
+        config, *_ = prepare_panel(config, None, lambda *_: None)
+        assert config.data.input_len == expected and config.data.val_size == min(horizon, 12)
+
+
+def test_a_long_csv_without_times_trains_and_forecasts_on_integer_steps(tmp_path, capsys):
+    frame = panel_frame(levels=(2, 20, 200))[["id", "value"]]
+    path = write(tmp_path / "plain.csv", frame)
+    code, _, err = cli("train", "forecast", "--data", path, "--id-column", "id", "--season", 12, "--out",
+                       tmp_path / "run", *TINY[:-5], "--max-steps", 5, "--no-progress", capsys=capsys)
+    assert code == 0, err
+    code, out, err = cli("forecast", tmp_path / "run", "--id", "s1", capsys=capsys)
+    assert code == 0, err
+    printed = pd.read_csv(io.StringIO(out))
+    assert printed["time"].tolist() == list(range(42, 42 + HORIZON))  # s1 has 42 points: 0 .. 41
+    assert np.isfinite(printed["value"]).all() and 10 < printed["value"].mean() < 40

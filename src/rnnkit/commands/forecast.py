@@ -160,10 +160,10 @@ def _open_forecaster(run_dir: str, device: str):
 
 
 def forecast(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.forecast import plot_forecast
+    from rnnkit.tasks.forecast import GlobalForecaster, plot_forecast
 
     fm = _open_forecaster(args.run_dir, args.device).predictor()
-    if getattr(fm, "ids", None) is not None:  # a global model: one of its series, or a new one (--data)
+    if isinstance(fm, GlobalForecaster):  # a global model: one of its series, or a new one (--data)
         series = fm.series(args.data, args.series_id)
         result = fm.forecast(args.horizon, series if args.data else None, series_id=args.series_id)
     elif args.series_id is not None:

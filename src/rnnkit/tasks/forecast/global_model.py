@@ -236,7 +236,7 @@ def prepare_panel(config: ForecastRunConfig, vocab: PanelVocab | None,
         target = np.stack([x[t:t + val] for x, t in zip(scaled, train_end)])[..., None]  # (S, V, 1)
         validation = (past, target)
     info = {"target_names": [panel.target], "covariate_names": [], "freq": panel.freq, "step": panel.step,
-            "season": panel.season, "series": len(kept), "name": kept[0].name}
+            "season": panel.season, "series": len(kept)}
     vocab = PanelVocab(info, [s.name for s in kept], scales, [len(s) for s in kept],
                        [str(s.times[-1]) for s in kept], [s.values[-length:, 0].tolist() for s in kept])
     meta = {"series": len(kept), "skipped_series": len(panel) - len(kept), "train_windows": len(windows),
