@@ -198,6 +198,7 @@ def test_series_scale_recovers_a_known_seasonal_index():
     (lambda d: d["panel"]["last"][1].pop(), "panel.last must hold lists of finite numbers, all of one length"),
     (lambda d: d["panel"]["ids"].pop(), "panel.level must hold one entry per id"),
     (lambda d: d["panel"]["seasonal"].__setitem__(0, [1.0, 2.0]), "panel.seasonal must hold lists of 12 numbers"),
+    (lambda d: [x.pop() for x in d["panel"]["last"]], "keeps 11 points of each series but the model reads 12"),
 ])
 def test_a_tampered_series_file_is_refused_in_one_line(global_run, tmp_path, edit, expected):
     import shutil
@@ -211,7 +212,7 @@ def test_a_tampered_series_file_is_refused_in_one_line(global_run, tmp_path, edi
     edit(stored)
     (copy / "series.json").write_text(json.dumps(stored))
     with pytest.raises(RnnkitError, match="series.json") as e:
-        open_run(copy)
+        open_run(copy).predictor()
     assert expected in str(e.value) and "\n" not in str(e.value)
 
 

@@ -298,6 +298,10 @@ class GlobalForecaster:
     """
 
     def __init__(self, model: Forecaster, config: ForecastRunConfig, vocab: PanelVocab):
+        kept = len(vocab.last[0])
+        if kept < config.data.input_len:
+            raise RnnkitError(f"series.json keeps {kept} points of each series but the model reads "
+                              f"{config.data.input_len} (config.json); the files come from different runs")
         self.model, self.config, self.vocab = model.eval(), config, vocab
 
     @property
