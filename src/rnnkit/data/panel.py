@@ -196,7 +196,13 @@ def read_panel(config: SeriesConfig, min_series: int = MIN_SERIES) -> Panel:
                 lines = f"at CSV lines {_lines(rows[at])}" if len(part_values) == len(rows) else "(gaps in its times)"
                 raise RnnkitError(f"{where} has missing values {lines}; fill them in the file or pass "
                                   "--fill ffill|bfill|interpolate|zero")
+            if missing.all():
+                raise RnnkitError(f"{where} has no values (CSV lines {_lines(rows)}); drop its rows")
             part_values = _fill(part_values[:, None], config.fill)[:, 0]
+        infinite = np.flatnonzero(np.isinf(part_values))
+        if len(infinite):
+            at = f"at CSV lines {_lines(rows[infinite])}" if len(part_values) == len(rows) else "(after filling)"
+            raise RnnkitError(f"{where} has infinite values {at}; fix those cells")
         series.append(Series(part_times, part_values[:, None], np.zeros((len(part_values), 0)), (str(target),),
                              freq=freq, step=step, season=1, name=str(key)))
     season = config.season or season_for(freq)
