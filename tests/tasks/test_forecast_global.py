@@ -138,7 +138,8 @@ def test_a_new_series_of_another_frequency_is_refused(global_run, tmp_path, caps
 
 
 def _cases(frame: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, list, str]]:
-    short = frame.groupby("id").head(20)  # every series 20 points: too short for 12 + 6 + 6 + 6
+    number = frame.id.str[1:].astype(int)
+    short = frame[(frame.groupby("id").cumcount() < 10 + 2 * number) & (number < 10)]  # s0..s9: 10, 12, .., 28 points
     daily = frame.copy()
     one = daily.id == "s1"
     daily.loc[one, "date"] = pd.date_range("2001-01-01", periods=int(one.sum()), freq="D").strftime("%Y-%m-%d")
@@ -147,7 +148,7 @@ def _cases(frame: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, list, str]]:
         "no id column": (frame.drop(columns="id"), [], "--id-column 'id' is not a column of"),
         "one series": (frame[frame.id == "s0"], [], "holds 1 series (one id in 'id'); a global model needs 2 or more: "
                                                     "drop --id-column"),
-        "all too short": (short, [], "none of the 12 series of"),
+        "all too short": (short, [], "none of the 10 series of"),
         "mixed frequencies": (daily, [], "needs one frequency"),
         "unsorted": (unsorted, [], "times of series 's0' of"),
         "covariates": (frame.assign(month=1), ["--covariates", "month"], "drop --covariates"),
@@ -164,6 +165,7 @@ def test_bad_long_csvs_give_one_line_errors_naming_the_fix(tmp_path, capsys, cas
     line = one_line_error(code, err)
     assert expected in line, line
     if case == "all too short":
+        assert "the longest has 28 points; one training window needs 30" in line
         assert "--input-len" in line and "--holdout 0" in line
     if case == "unsorted":
         assert "--sort" in line
