@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -274,3 +275,11 @@ def test_a_long_csv_without_times_trains_and_forecasts_on_integer_steps(tmp_path
     printed = pd.read_csv(io.StringIO(out))
     assert printed["time"].tolist() == list(range(42, 42 + HORIZON))  # s1 has 42 points: 0 .. 41
     assert np.isfinite(printed["value"]).all() and 10 < printed["value"].mean() < 40
+
+
+def test_means_skip_series_where_a_metric_is_undefined():
+    from rnnkit.tasks.forecast.global_model import mean_metrics
+
+    rows = [{"MASE": 1.0, "sMAPE": 2.0}, {"MASE": math.inf, "sMAPE": 4.0}, {"MASE": 3.0, "sMAPE": math.nan}]
+    assert mean_metrics(rows) == {"MASE": 2.0, "sMAPE": 3.0}
+    assert math.isnan(mean_metrics([{"MASE": math.inf}])["MASE"])

@@ -282,7 +282,7 @@ def panel_finish(prepared: Prepared, summary: dict[str, Any], ctx: Context,
         return None
     fm = GlobalForecaster(load_model(ctx.out, config, vocab, ctx.device), config, vocab)
     rows = [fm.holdout(s, scale) for s, scale in zip(data.series, data.scales)]
-    summary["holdout"] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    summary["holdout"] = mean_metrics(rows)
     summary["holdout_series"] = len(rows)
     return {"holdout_mean": summary["holdout"]}
 
@@ -420,9 +420,19 @@ class GlobalForecaster:
         return {k: metrics[k] for k in ("MASE", "sMAPE", "MAPE")}
 
 
+def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Each metric's mean over the series where it is defined (MASE is not on a constant history; NaN if none)."""
+    means = {}
+    for key in rows[0]:
+        values = np.asarray([r[key] for r in rows], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        means[key] = float(finite.mean()) if len(finite) else math.nan
+    return means
+
+
 def panel_eval_table(fm: GlobalForecaster, data: str | None = None) -> dict[str, dict[str, float]]:
     """Held-out MASE / sMAPE / MAPE of each series the run trained on (or of each series of ``data``, normalised
-    by its own history), their mean, and the mean of seasonal naive on the same tails; rows: ids, then means."""
+    by its own history), their means (``mean_metrics``), and seasonal naive's on the same tails; rows: ids, means."""
     config = fm.config.data if data is None else dataclasses.replace(fm.config.data, data=data)
     holdout = config.holdout_points or fm.horizon
     rows: dict[str, dict[str, float]] = {}
@@ -442,11 +452,11 @@ def panel_eval_table(fm: GlobalForecaster, data: str | None = None) -> dict[str,
         raise RnnkitError(f"no series of {config.data} has more than {config.input_len} points before its last "
                           f"{holdout}; give longer series")
     per_series = list(rows.values())
-    rows[f"mean ({len(per_series)} series)"] = {k: float(np.mean([r[k] for r in per_series])) for k in per_series[0]}
-    rows["seasonal_naive (mean)"] = {k: float(np.mean([r[k] for r in naive])) for k in naive[0]}
+    rows[f"mean ({len(per_series)} series)"] = mean_metrics(per_series)
+    rows["seasonal_naive (mean)"] = mean_metrics(naive)
     return rows
 
 
 __all__ = ["MODEL_SEASON", "GlobalForecaster", "PanelData", "PanelVocab", "SeriesFile", "SeriesScale",
-           "default_input_len", "fill_panel_config", "keep_long_enough", "panel_eval_table", "panel_finish",
-           "panel_training", "panel_validation_loss", "prepare_panel"]
+           "default_input_len", "fill_panel_config", "keep_long_enough", "mean_metrics", "panel_eval_table",
+           "panel_finish", "panel_training", "panel_validation_loss", "prepare_panel"]
