@@ -98,3 +98,15 @@ def test_origins_lie_half_a_horizon_apart_and_each_forecast_ends_inside_the_hist
     assert len(cuts) == ORIGINS and cuts[-1] == 88 and np.all(np.diff(cuts) == 3)
     sel = select_forecast(AIR[:-12], 12, 12, candidates=("seasonal_naive", "drift"))
     assert sel.cuts == origins_for(len(AIR) - 12, 12, 12) and max(sel.cuts) + 12 <= len(AIR) - 12
+
+
+def test_selection_on_a_40_point_annual_series_ignores_the_held_out_tail():
+    rng = np.random.default_rng(3)
+    series = 100 + np.cumsum(2 + rng.normal(0, 3, 40))
+    spoiled = series.copy()
+    spoiled[-6:] *= 100
+    fast = ("seasonal_naive", "drift", "ets", "theta", "comb")  # all but ARIMA, whose order search is slow
+    a, b = select_forecast(series[:-6], 6, candidates=fast), select_forecast(spoiled[:-6], 6, candidates=fast)
+    assert len(a.cuts) == 6 and a.choice == b.choice and a.scores == b.scores
+    np.testing.assert_array_equal(a.forecast, b.forecast)
+    assert np.isfinite(a.forecast).all() and a.errors[a.choice].shape == (6, 6, 1)
