@@ -7,24 +7,41 @@
    3 folds of 12 months (1958, 1959, 1960), a fresh model per fold and seed; coverage of the 36 points.
    Each fold's outer quantiles are conformally widened on 3 rolling origins before its validation end
    (the default --calibration-windows 3: its own validation tail plus two refits), so each fold trains 3 models.
+4. ``--panel``: 15 public and generated series (monthly, quarterly, annual; ``panel_series``), the last
+   horizon held out (18 months, 8 quarters, 6 years, as in M4); MASE and sMAPE per series of rnnkit's default
+   (``select_forecast`` on the training part), seasonal naive, drift, ETS, ARIMA, Theta and M4's Comb; the
+   geometric mean of each method's MASE against the default's, the default / best-of(ETS, ARIMA, Theta, Comb)
+   ratio per series and the coverage of the default's 80% conformal interval on the held-out tail.
+   ``--extra module:factory`` adds forecasters (the RNN): ``factory(season)`` returns {name: (history (N, T),
+   horizon) -> (H, T)}, scored by the selection beside the classical ones.
 
     .venv/bin/python benchmarks/bench_forecast.py --seeds 5
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_forecast.py --panel --json panel.json
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
+import math
 import tempfile
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rnnkit.data.series import builtin_series
+from bench_cells import cpu_line  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
+from rnnkit.data.series import AIR_PASSENGERS, builtin_series
 from rnnkit.runs import train
 from rnnkit.tasks.forecast import ForecastRunConfig, backtest, baseline_table
 from rnnkit.tasks.forecast.baselines import baseline_forecast, forecast_metrics
+from rnnkit.tasks.forecast.conformal import conformal_quantiles
+from rnnkit.tasks.forecast.conformal import coverage as band_coverage
+from rnnkit.tasks.forecast.select import ExtraForecaster, select_forecast
 
 PUBLISHED_AIRLINE = {"seasonal naive (darts)": 13.19, "AutoARIMA (darts)": 12.70, "Theta (darts)": 8.15,
                      "exponential smoothing (darts)": 5.11}
@@ -88,12 +105,157 @@ def coverage(seeds: list[int], folds: int = 3) -> None:
           f"range {min(cov):.1f}-{max(cov):.1f}%; median forecast MAPE {np.mean(mape):.2f}% ± {np.std(mape):.2f}")
 
 
+# -- the panel (issue 15) ---------------------------------------------------------------------------
+HORIZONS = {12: 18, 4: 8, 1: 6}  # season -> held-out horizon: M4's 18 months, 8 quarters, 6 years
+CLASSICAL = ("seasonal_naive", "drift", "ets", "arima", "theta", "comb")
+STRONG = ("ets", "arima", "theta", "comb")  # the default must beat each across the panel, and their best per series
+MONTHLY_POINTS = 240  # long monthly series keep their last 20 years (as M4's monthly series), for speed
+PANEL_SEED = 15
+
+
+@dataclass(frozen=True)
+class PanelSeries:
+    name: str
+    season: int
+    values: np.ndarray  # (N,)
+    source: str
+
+    @property
+    def horizon(self) -> int:
+        return HORIZONS[self.season]
+
+
+def _generated(rng: np.random.Generator) -> list[PanelSeries]:
+    """Series of known structure, drawn with a fixed seed."""
+    t = np.arange(144)
+    season = 10 * np.sin(2 * np.pi * t / 12) + 5 * np.cos(4 * np.pi * t / 12)
+    additive = 100 + 0.5 * t + season + rng.normal(0, 4, 144)
+    multiplicative = (50 + 0.8 * t) * (1 + 0.25 * np.sin(2 * np.pi * t / 12)) * np.exp(rng.normal(0, 0.03, 144))
+    q = np.arange(100)
+    quarterly = 200 + 2 * q + np.tile([8.0, -3.0, -10.0, 5.0], 25) + np.cumsum(rng.normal(0, 2, 100))
+    level, slope, damped = 100.0, 6.0, []
+    for _ in range(60):  # a trend that dies out: slope shrinks by 0.9 a year
+        slope *= 0.9
+        level += slope + rng.normal(0, 2)
+        damped.append(level)
+    walk = 50 + np.cumsum(1.5 + rng.normal(0, 4, 50))
+    return [PanelSeries("gen trend+season", 12, additive, "generated: linear trend + additive season + noise"),
+            PanelSeries("gen mult season", 12, multiplicative, "generated: trend x multiplicative season"),
+            PanelSeries("gen quarterly", 4, quarterly, "generated: trend + season + random walk"),
+            PanelSeries("gen damped trend", 1, np.asarray(damped), "generated: damped trend (phi 0.9)"),
+            PanelSeries("gen drift walk", 1, walk, "generated: random walk with drift")]
+
+
+def panel_series() -> list[PanelSeries]:
+    """The panel: air passengers, statsmodels' datasets and generated series; all offline and fixed."""
+    import statsmodels.api as sm
+
+    sets = sm.datasets
+    co2 = builtin_series("co2").values[-MONTHLY_POINTS:, 0]
+    elnino = sets.elnino.load_pandas().data.drop(columns="YEAR").to_numpy(np.float64).reshape(-1)
+    macro = sets.macrodata.load_pandas().data
+    out = [PanelSeries("air passengers", 12, np.asarray(AIR_PASSENGERS, np.float64), "rnnkit builtin (Box & Jenkins)"),
+           PanelSeries("co2", 12, co2, "statsmodels co2, monthly means, last 20 years"),
+           PanelSeries("elnino", 12, elnino[-MONTHLY_POINTS:], "statsmodels elnino, sea temperature, last 20 years")]
+    out += [PanelSeries(f"{column}", 4, macro[column].to_numpy(np.float64), f"statsmodels macrodata {column}")
+            for column in ("realgdp", "realcons", "realinv", "cpi", "m1", "unemp")]
+    out += [PanelSeries("sunspots", 1, sets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(np.float64),
+                        "statsmodels sunspots, yearly"),
+            PanelSeries("nile", 1, sets.nile.load_pandas().data["volume"].to_numpy(np.float64),
+                        "statsmodels nile, yearly flow")]
+    return out + _generated(np.random.default_rng(PANEL_SEED))
+
+
+def run_panel(series: list[PanelSeries], extra: Callable[[int], Mapping[str, ExtraForecaster]] | None = None,
+              log: Callable[[str], None] = print) -> list[dict]:
+    """One row per series: each method's MASE and sMAPE on the held-out tail, the default's choice and its
+    80% interval coverage. Selection sees only the training part."""
+    rows = []
+    for s in series:
+        start = time.perf_counter()
+        h = s.horizon
+        history, actual = s.values[:-h, None], s.values[-h:, None]  # (N, 1), (H, 1)
+        sel = select_forecast(history, h, s.season, extra=extra(s.season) if extra else None)
+        forecasts = {"rnnkit": sel.forecast, **{m: baseline_forecast(m, history, h, s.season) for m in CLASSICAL}}
+        metrics = {m: forecast_metrics(actual, f, history, s.season) for m, f in forecasts.items()}
+        band = conformal_quantiles(sel.errors.get(sel.choice, np.zeros((0, h, 1))), sel.forecast, (0.1, 0.9))
+        best = min(metrics[m]["MASE"] for m in STRONG)
+        rows.append({"series": s.name, "season": s.season, "points": len(s.values), "horizon": h, "source": s.source,
+                     "choice": sel.choice, "MASE": {m: v["MASE"] for m, v in metrics.items()},
+                     "sMAPE": {m: v["sMAPE"] for m, v in metrics.items()},
+                     "ratio_to_best": metrics["rnnkit"]["MASE"] / best,
+                     "coverage80": band_coverage(band[:, :, 0], band[:, :, 1], actual),
+                     "seconds": time.perf_counter() - start})
+        log(f"  {s.name}: {sel.choice}, MASE {metrics['rnnkit']['MASE']:.3f}, ratio to best "
+            f"{rows[-1]['ratio_to_best']:.3f} ({rows[-1]['seconds']:.1f}s)")
+    return rows
+
+
+def geo_mean(values) -> float:
+    return float(math.exp(np.mean(np.log(values))))
+
+
+def panel_summary(rows: list[dict]) -> dict:
+    methods = list(rows[0]["MASE"])
+    gm = {m: geo_mean([r["MASE"][m] for r in rows]) for m in methods}
+    return {"geo_mean_MASE": gm, "default_over_method": {m: gm["rnnkit"] / gm[m] for m in methods},
+            "max_ratio_to_best": max(r["ratio_to_best"] for r in rows),
+            "mean_coverage80": float(np.mean([r["coverage80"] for r in rows]))}
+
+
+def print_panel(rows: list[dict], summary: dict) -> None:
+    methods = list(rows[0]["MASE"])
+    print("\n| series | m | N | H | choice | " + " | ".join(f"MASE {m}" for m in methods)
+          + " | default / best strong | 80% cov |")
+    print("|---|---:|---:|---:|---|" + "---:|" * (len(methods) + 2))
+    for r in rows:
+        print(f"| {r['series']} | {r['season']} | {r['points']} | {r['horizon']} | {r['choice']} | "
+              + " | ".join(f"{r['MASE'][m]:.3f}" for m in methods)
+              + f" | {r['ratio_to_best']:.3f} | {100 * r['coverage80']:.0f}% |")
+    print("\n| series | " + " | ".join(f"sMAPE {m}" for m in methods) + " |")
+    print("|---|" + "---:|" * len(methods))
+    for r in rows:
+        print(f"| {r['series']} | " + " | ".join(f"{r['sMAPE'][m]:.2f}" for m in methods) + " |")
+    print("\n| method | geo-mean MASE | default / method (target <= 0.95 for " + ", ".join(STRONG) + ") |")
+    print("|---|---:|---:|")
+    for m in methods:
+        print(f"| {m} | {summary['geo_mean_MASE'][m]:.3f} | {summary['default_over_method'][m]:.3f} |")
+    print(f"\nmax default / best-of({', '.join(STRONG)}) over series: {summary['max_ratio_to_best']:.3f} "
+          f"(target <= 1.25)")
+    print(f"mean 80% interval coverage of the default on the held-out tails: "
+          f"{100 * summary['mean_coverage80']:.1f}% (target 70-90%)")
+
+
+def load_extra(spec: str) -> Callable[[int], Mapping[str, ExtraForecaster]]:
+    """``module:factory`` -> the factory; ``factory(season)`` returns {name: forecaster}."""
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr or "extra_forecasters")
+
+
+def panel(json_path: str | None, extra_spec: str | None) -> None:
+    series = panel_series()
+    print(f"\n## panel: {len(series)} series, last horizon held out; cpu: {cpu_line()}")
+    start = time.perf_counter()
+    rows = run_panel(series, load_extra(extra_spec) if extra_spec else None)
+    summary = panel_summary(rows)
+    print_panel(rows, summary)
+    print(f"panel time: {time.perf_counter() - start:.0f}s")
+    if json_path:
+        Path(json_path).write_text(json.dumps({"rows": rows, "summary": summary, "cpu": cpu_line()}, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--parts", default="airline,sunspots,coverage")
+    parser.add_argument("--panel", action="store_true", help="only the classical panel (see 4. above)")
+    parser.add_argument("--json", help="with --panel: write the per-series table here")
+    parser.add_argument("--extra", help="with --panel: module:factory of extra forecasters (the RNN)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.panel:
+        panel(args.json, args.extra)
+        return
     seeds = list(range(1, args.seeds + 1))
     parts = args.parts.split(",")
     if "airline" in parts:

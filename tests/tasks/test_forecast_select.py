@@ -45,7 +45,8 @@ def test_selection_never_peeks_at_the_held_out_tail():
 
 
 def test_origins_stay_inside_the_history_and_short_series_fall_back():
-    assert origins_for(132, 12, 12) == [96, 108, 120]
+    assert origins_for(132, 12, 12) == [90, 96, 102, 108, 114, 120]  # 6 origins, half a horizon apart
+    assert origins_for(132, 12, 12, origins=2) == [114, 120]
     assert all(c >= 24 for c in origins_for(40, 12, 12))
     sel = select_forecast(AIR[:10], 12, 12)
     assert sel.choice == "seasonal_naive" and sel.forecast.shape == (12, 1)
@@ -77,3 +78,35 @@ def test_an_extra_forecaster_is_scored_on_the_same_origins_and_every_error_is_ke
     c = sel.cuts[0]
     drift = baseline_forecast("drift", AIR[:c], 12, 12)
     np.testing.assert_allclose(sel.errors["drift"][0], AIR[c:c + 12, None] - drift)
+
+
+def test_ets_chooses_a_multiplicative_season_by_aicc_when_the_swing_grows_with_the_level():
+    from rnnkit.tasks.forecast.baselines import ets
+
+    t = np.arange(108)
+    y = (20 + t) * (1 + 0.4 * np.sin(2 * np.pi * t / 12))  # the seasonal swing grows with the level
+    forecast = ets(y[:96], 12, 12)
+    assert np.mean(np.abs(forecast - y[96:]) / y[96:]) < 0.01  # an additive season misses by about 40%
+    assert np.isfinite(ets(y[:96] - 200, 12, 12)).all()  # non-positive data: no multiplicative candidate
+
+
+def test_origins_lie_half_a_horizon_apart_and_each_forecast_ends_inside_the_history():
+    from rnnkit.tasks.forecast.select import ORIGINS, origin_step
+
+    assert origin_step(18) == 9 and origin_step(7) == 4 and origin_step(1) == 1
+    cuts = origins_for(94, 6, 1)
+    assert len(cuts) == ORIGINS and cuts[-1] == 88 and np.all(np.diff(cuts) == 3)
+    sel = select_forecast(AIR[:-12], 12, 12, candidates=("seasonal_naive", "drift"))
+    assert sel.cuts == origins_for(len(AIR) - 12, 12, 12) and max(sel.cuts) + 12 <= len(AIR) - 12
+
+
+def test_selection_on_a_40_point_annual_series_ignores_the_held_out_tail():
+    rng = np.random.default_rng(3)
+    series = 100 + np.cumsum(2 + rng.normal(0, 3, 40))
+    spoiled = series.copy()
+    spoiled[-6:] *= 100
+    fast = ("seasonal_naive", "drift", "ets", "theta", "comb")  # all but ARIMA, whose order search is slow
+    a, b = select_forecast(series[:-6], 6, candidates=fast), select_forecast(spoiled[:-6], 6, candidates=fast)
+    assert len(a.cuts) == 6 and a.choice == b.choice and a.scores == b.scores
+    np.testing.assert_array_equal(a.forecast, b.forecast)
+    assert np.isfinite(a.forecast).all() and a.errors[a.choice].shape == (6, 6, 1)

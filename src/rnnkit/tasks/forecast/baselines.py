@@ -2,7 +2,7 @@
 
 Baselines forecast one target column from its own history: naive (last value), seasonal naive (last
 season repeated), drift (the line from the first to the last point), Holt-Winters exponential
-smoothing (statsmodels; additive season, trend none/additive/damped by AICc) and a
+smoothing (statsmodels; season none/additive/multiplicative and trend none/additive/damped by AICc) and a
 seasonal ARIMA whose orders are chosen by AIC over a small grid (an AutoARIMA in the spirit of
 Hyndman & Khandakar 2008: differencing by unit-root tests, then the lowest AIC). With ``season=1`` both
 are non-seasonal (the darts AutoARIMA default, m=1, behind its published 12.70% on air passengers).
@@ -49,18 +49,26 @@ def _statsmodels():
 
 
 def ets(history: np.ndarray, horizon: int, season: int = 1) -> np.ndarray:
-    """Holt-Winters with the lowest AICc among no, additive and damped trend; additive season given 2 seasons."""
+    """Holt-Winters with the lowest AICc among no, additive and damped trend, each with no season and, given two
+    seasons, an additive and (for positive data) a multiplicative season."""
     sm = _statsmodels()
-    seasonal = "add" if season > 1 and len(history) >= 2 * season else None
+    seasonals: list[str | None] = [None]
+    if season > 1 and len(history) >= 2 * season:
+        seasonals += ["add"] + (["mul"] if (history > 0).all() else [])
     best, best_aicc = None, math.inf
-    for trend, damped in ((None, False), ("add", False), ("add", True)):
+    for seasonal, (trend, damped) in itertools.product(seasonals, ((None, False), ("add", False), ("add", True))):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = sm.tsa.ExponentialSmoothing(history, trend=trend, damped_trend=damped, seasonal=seasonal,
-                                              seasonal_periods=season if seasonal else None,
-                                              initialization_method="estimated").fit()
+            try:
+                fit = sm.tsa.ExponentialSmoothing(history, trend=trend, damped_trend=damped, seasonal=seasonal,
+                                                  seasonal_periods=season if seasonal else None,
+                                                  initialization_method="estimated").fit()
+            except (ValueError, np.linalg.LinAlgError):
+                continue
         if np.isfinite(fit.aicc) and fit.aicc < best_aicc:
             best, best_aicc = fit, fit.aicc
+    if best is None:
+        return naive(history, horizon)
     return np.asarray(best.forecast(horizon), dtype=np.float64)
 
 

@@ -1,15 +1,17 @@
 """Rolling-origin model selection over the classical forecasters and their combinations (issue 15, step 1).
 
 ``select_forecast`` scores every candidate by its mean MASE when forecasting ``horizon`` steps from several
-origins inside the history it is given, ranks them, adds the mean and median of the best ``k`` as two more
-candidates (scored on the same origins), and forecasts with the winner refitted on the whole history. It only
-ever reads the history it is handed, so a held-out tail the caller cuts off cannot steer the choice.
+origins (half a horizon apart) inside the history it is given, ranks them, adds the mean and median of the
+best ``k`` as two more candidates (scored on the same origins), and forecasts with the winner refitted on the
+whole history. It only ever reads the history it is handed, so a held-out tail the caller cuts off cannot
+steer the choice.
 Other forecasters (the RNN) join as ``extra`` callables scored on the same origins. Every candidate's
 per-origin errors are kept, for conformal intervals around whichever one wins.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -20,7 +22,7 @@ from rnnkit.tasks.forecast.baselines import baseline_forecast, forecast_metrics
 
 CANDIDATES = ("seasonal_naive", "drift", "ets", "arima", "theta", "comb")
 COMBINE_K = 3  # combinations average the best k candidates by validation MASE
-ORIGINS = 3  # rolling origins, each ``horizon`` apart, ending at the end of the history
+ORIGINS = 6  # rolling origins, ending at the end of the history, each ``origin_step(horizon)`` apart
 
 # A forecaster beyond the classical ones: (history (N, T), horizon H) -> forecast (H, T).
 ExtraForecaster = Callable[[np.ndarray, int], np.ndarray]
@@ -36,11 +38,18 @@ def combine(forecasts: list[np.ndarray], how: str) -> np.ndarray:
     raise RnnkitError(f"unknown combination {how!r}; use mean or median")
 
 
+def origin_step(horizon: int) -> int:
+    """Origins lie half a horizon apart: twice as many as non-overlapping ones for the same stretch of history,
+    so the choice rests on more forecasts (on the panel, 6 half-horizon origins beat 3 whole-horizon ones)."""
+    return max(1, math.ceil(horizon / 2))
+
+
 def origins_for(n: int, horizon: int, season: int = 1, origins: int = ORIGINS) -> list[int]:
-    """Cut points (ends of the fitting history) of up to ``origins`` rolling origins whose ``horizon``-step
-    forecasts lie inside ``n`` points, each leaving at least two seasons (or 8 points) to fit on."""
+    """Cut points (ends of the fitting history) of up to ``origins`` rolling origins, ``origin_step(horizon)``
+    apart, whose ``horizon``-step forecasts lie inside ``n`` points, each leaving at least two seasons (or 8
+    points) to fit on."""
     least = max(2 * season, 8)
-    cuts = [n - horizon * j for j in range(1, origins + 1)]
+    cuts = [n - horizon - origin_step(horizon) * j for j in range(origins)]
     return sorted(c for c in cuts if c >= least)
 
 
@@ -101,5 +110,5 @@ def select_forecast(history: np.ndarray, horizon: int, season: int = 1, candidat
     return Selection(choice, scores, _forecast(choice, history, horizon, season, ranked, extra), cuts, errors)
 
 
-__all__ = ["CANDIDATES", "COMBINE_K", "ORIGINS", "ExtraForecaster", "Selection", "combine", "origins_for",
-           "select_forecast"]
+__all__ = ["CANDIDATES", "COMBINE_K", "ORIGINS", "ExtraForecaster", "Selection", "combine", "origin_step",
+           "origins_for", "select_forecast"]
