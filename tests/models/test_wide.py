@@ -45,3 +45,14 @@ def test_a_wide_model_needs_features_and_two_classes():
         NBLinear(0, 2)
     with pytest.raises(RnnkitError, match="needs >= 1 feature and >= 2 classes"):
         NBLinear(5, 1)
+
+
+def test_beta_interpolates_the_weights_toward_their_mean_magnitude():
+    """NBSVM's w' = (1 - beta) * mean|w| + beta * w, on the two-class difference of the columns."""
+    vocab, ids, offsets = NgramVocab.build_with_bags(TEXTS, 2, (2, 3))
+    plain = NBLinear(len(vocab), 2).fit(ids, offsets, LABELS, c=0.5)
+    mixed = NBLinear(len(vocab), 2).fit(ids, offsets, LABELS, c=0.5, beta=0.25)
+    u = (plain.weight[:, 1] + plain.weight[:, 0]).detach()  # the binary weights (ratio of class 0 is -ratio)
+    expected = 0.75 * u.abs().mean() + 0.25 * u
+    torch.testing.assert_close(mixed.weight[:, 1] + mixed.weight[:, 0], expected, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(mixed.bias, plain.bias)

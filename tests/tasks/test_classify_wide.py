@@ -125,6 +125,7 @@ def test_a_tampered_or_missing_wide_file_is_one_line_error(run_dir, tmp_path):
     ({"char_min": 4, "char_max": 3}, "wide.char_min must be in"),
     ({"c": 0.0}, "wide.c must be a finite positive number"),
     ({"min_count": 0}, "wide.min_count must be >= 1"),
+    ({"beta": 1.5}, "wide.beta must be in"),
 ])
 def test_bad_wide_settings_are_one_line_errors(setting, message):
     with pytest.raises(RnnkitError, match=message):

@@ -72,9 +72,13 @@ class NBLinear(nn.Module):
         return F.embedding_bag(ids, table, offsets, mode="sum") + self.bias  # (N, C)
 
     def fit(self, ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray, c: float = 1.0, alpha: float = 1.0,
-            max_iter: int = 300) -> NBLinear:
+            beta: float = 1.0, max_iter: int = 300) -> NBLinear:
         """Set the ratios from the training bags and fit weights and bias: minimise the summed cross-entropy
-        times ``c`` plus half the squared L2 norm of the weights (scikit-learn's ``C`` convention), in float64."""
+        times ``c`` plus half the squared L2 norm of the weights (scikit-learn's ``C`` convention), in float64.
+
+        ``beta`` < 1 then interpolates each class's weights toward their mean magnitude,
+        ``w' = (1 - beta) * mean|w| + beta * w`` (Wang & Manning's NBSVM interpolation, which mixes in the
+        naive-Bayes log-likelihood ratio; 1: plain NB-LR)."""
         labels = np.asarray(labels, dtype=np.int64)
         ratio = torch.as_tensor(nb_ratios(ids, offsets, labels, self.num_features, self.weight.shape[1], alpha))
         x = bag_matrix(ids, offsets, self.num_features)  # (N, F) sparse CSR of ones
@@ -99,6 +103,7 @@ class NBLinear(nn.Module):
 
         opt.step(closure)
         with torch.no_grad():
+            weight = (1 - beta) * weight.abs().mean(0, keepdim=True) + beta * weight  # (F, C)
             self.ratio.copy_(ratio.to(self.ratio.dtype))
             self.weight.copy_(weight.detach().to(self.weight.dtype))
             self.bias.copy_(bias.detach().to(self.bias.dtype))

@@ -57,6 +57,7 @@ class WideConfig:
     min_count: int = 1  # keep n-grams present in at least this many training texts
     alpha: float = 0.5  # naive-Bayes smoothing of the presence counts
     c: float = 0.1  # inverse L2 strength: the summed cross-entropy's weight against half the squared weights
+    beta: float = 0.25  # NBSVM interpolation of the weights toward their mean magnitude (Wang & Manning's; 1: none)
 
     @property
     def enabled(self) -> bool:
@@ -107,6 +108,7 @@ class ClassifyConfig(RunSections):
             (w.min_count >= 1, f"wide.min_count must be >= 1, got {w.min_count}"),
             finite_positive(w.alpha, "wide.alpha"),
             finite_positive(w.c, "wide.c"),
+            (0 <= w.beta <= 1, f"wide.beta must be in [0, 1] (1: no interpolation), got {w.beta}"),
             (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
         ]
         raise_first(checks)

@@ -5,8 +5,8 @@ recurrent classifier the Trainer trains, and a wide part (``rnnkit.models.wide``
 on binary word and character n-grams) fitted on the same training split before it. A run directory is the
 Trainer's (config.json, last.pt, best.pt, metrics.jsonl, loss.png) plus ``vocab.json`` (the word or character
 vocabulary, the class names and the wide part's n-grams), ``wide.pt``, ``report.json`` (validation and test
-figures of the best weights, each part's accuracy under ``"parts"``) and ``confusion.png``. ``--cv K`` is made of K runs in ``OUT/fold-01`` ... (each an ordinary run
-whose test split is its fold) and ``OUT/cv.json``.
+figures of the best weights, each part's accuracy under ``"parts"``) and ``confusion.png``. ``--cv K`` is made
+of K runs in ``OUT/fold-01`` ... (each an ordinary run whose test split is its fold) and ``OUT/cv.json``.
 """
 
 from __future__ import annotations

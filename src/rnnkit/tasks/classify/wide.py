@@ -28,7 +28,7 @@ def fit_wide(texts: Sequence[str], labels: np.ndarray, num_classes: int,
     if not len(vocab):
         raise RnnkitError(f"no n-gram of the training texts is present {w.min_count} times; lower "
                           "--set wide.min_count or train without the wide part (--set wide.weight=0)")
-    model = NBLinear(len(vocab), num_classes).fit(ids, offsets, labels, c=w.c, alpha=w.alpha)
+    model = NBLinear(len(vocab), num_classes).fit(ids, offsets, labels, c=w.c, alpha=w.alpha, beta=w.beta)
     return vocab, model.eval()
 
 
