@@ -17,6 +17,7 @@ from rnnkit.tasks.classify import (
     ClassifyConfig,
     fit_wide,
     fold_config,
+    load_splits,
     load_wide,
     predict_proba,
     save_wide,
@@ -130,3 +131,17 @@ def test_a_tampered_or_missing_wide_file_is_one_line_error(run_dir, tmp_path):
 def test_bad_wide_settings_are_one_line_errors(setting, message):
     with pytest.raises(RnnkitError, match=message):
         ClassifyConfig.from_dict({"data": {"data": ["x.csv"]}, "wide": setting}).validate()
+
+
+def test_validation_figures_are_the_recurrent_part_alone_when_the_wide_part_was_fitted_on_them(run_dir):
+    from rnnkit import checkpoint as ckpt
+    from rnnkit.runs import evaluate
+
+    run = open_run(run_dir)
+    assert run.config.wide.with_validation
+    report = ckpt.load_json(run_dir / "report.json")["validation"]
+    assert "the recurrent part alone" in report["note"] and "parts" not in report
+    splits = load_splits(run.config)
+    deep = predict_proba(run.model, run.predictor().encode(splits.val.texts), run.device)
+    assert report["accuracy"] == pytest.approx(float((deep.argmax(1) == splits.val.labels).mean()))
+    assert evaluate(run_dir, device="cpu")["accuracy"] == pytest.approx(report["accuracy"])

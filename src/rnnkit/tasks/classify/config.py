@@ -50,13 +50,14 @@ class WideConfig:
     """The wide part: NB-weighted logistic regression on binary n-grams of the training texts, whose class
     probabilities are averaged with the recurrent classifier's (``rnnkit.models.wide``)."""
 
-    weight: float = 0.8  # the wide part's share of the averaged probabilities (0: the recurrent classifier alone)
+    weight: float = 0.95  # the wide part's share of the averaged probabilities (0: the recurrent classifier alone)
     words: int = 3  # word n-grams 1..words (0: none)
     char_min: int = 2  # character n-grams within words, char_min..char_max long (char_max 0: none)
     char_max: int = 5
     min_count: int = 1  # keep n-grams present in at least this many training texts
     alpha: float = 0.5  # naive-Bayes smoothing of the presence counts
     c: float = 0.1  # inverse L2 strength: the summed cross-entropy's weight against half the squared weights
+    with_validation: bool = True  # fit on the validation split too (the wide part needs no early stopping)
     beta: float = 0.25  # NBSVM interpolation of the weights toward their mean magnitude (Wang & Manning's; 1: none)
 
     @property

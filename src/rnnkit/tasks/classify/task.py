@@ -88,10 +88,15 @@ def fold_row(fold: int, summary: dict[str, Any]) -> dict[str, Any]:
             "test_examples": test["examples"], "steps": summary["step"], "wall_s": summary["wall_s"]}
 
 
-def split_report(clf: Classifier, texts: Sequence[str], labels: np.ndarray) -> dict[str, Any]:
+def split_report(clf: Classifier, texts: Sequence[str], labels: np.ndarray, wide_saw: bool = False) -> dict[str, Any]:
     """The report of ``clf``'s averaged probabilities on ``texts``; with a wide part, ``"parts"`` adds the
-    accuracy of each part alone."""
+    accuracy of each part alone. ``wide_saw``: the wide part was fitted on ``texts`` (the validation split), so
+    the report is the recurrent part's alone, with a ``"note"`` saying so."""
     deep, wide = clf.deep_proba(texts), clf.wide_proba(texts)
+    if wide is not None and wide_saw:
+        report = score_proba(deep, labels, clf.classes)
+        report["note"] = "the recurrent part alone: the wide part was fitted on these texts too"
+        return report
     report = score_proba(mix_proba(deep, wide, clf.config.wide.weight), labels, clf.classes)
     if wide is not None:
         report["parts"] = {"recurrent": float((deep.argmax(1) == labels).mean()),
@@ -134,8 +139,11 @@ class ClassifyTask(Task):
             vocab = ClassifyVocab(build_vocab(train.texts, d), classes, d.level)
             if d.embeddings:
                 config = embedding_size(config)
-            if config.wide.enabled:  # from the training split only: validation and test texts stay unseen
-                vocab.ngrams, wide = fit_wide(train.texts, train.labels, len(classes), config)
+            if config.wide.enabled:  # from the training (and validation) split only: test texts stay unseen
+                texts, labels = train.texts, train.labels
+                if config.wide.with_validation and val is not None:
+                    texts, labels = list(texts) + list(val.texts), np.concatenate([labels, val.labels])
+                vocab.ngrams, wide = fit_wide(texts, labels, len(classes), config)
                 ctx.log(f"rnnkit: wide part: NB-weighted logistic regression on {len(vocab.ngrams):,} n-grams, "
                         f"{config.wide.weight:g} of the averaged probabilities")
                 if ctx.dist.is_master:
@@ -199,7 +207,8 @@ class ClassifyTask(Task):
         reports: dict[str, Any] = {}
         for name, split in (("validation", data.splits.val), ("test", data.splits.test)):
             if split is not None:
-                reports[name] = split_report(clf, split.texts, split.labels)
+                reports[name] = split_report(clf, split.texts, split.labels,
+                                             wide_saw=name == "validation" and config.wide.with_validation)
         if reports:
             ckpt.save_json(ctx.out / REPORT_FILE, reports)
             name = "test" if "test" in reports else "validation"
@@ -253,7 +262,8 @@ class ClassifyTask(Task):
             labeled, name = (splits.test, "test") if splits.test is not None else (splits.val, "validation")
             if labeled is None:
                 raise RnnkitError(f"{run.path} was trained without a validation or test split; pass --data FILE")
-        report = split_report(clf, labeled.texts, labeled.labels)
+        report = split_report(clf, labeled.texts, labeled.labels,
+                              wide_saw=name == "validation" and run.config.wide.with_validation)
         report["split"] = name
         report["notes"] = labeled.notes
         if plot:
