@@ -58,7 +58,7 @@ class WideConfig:
     alpha: float = 0.5  # naive-Bayes smoothing of the presence counts
     c: float = 0.1  # inverse L2 strength: the summed cross-entropy's weight against half the squared weights
     with_validation: bool = True  # fit on the validation split too (the wide part needs no early stopping)
-    beta: float = 0.25  # NBSVM interpolation of the weights toward their mean magnitude (Wang & Manning's; 1: none)
+    beta: float = 0.25  # two classes: NBSVM interpolation toward the mean weight magnitude (Wang & Manning's; 1: none)
 
     @property
     def enabled(self) -> bool:
