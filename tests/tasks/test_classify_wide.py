@@ -145,3 +145,17 @@ def test_validation_figures_are_the_recurrent_part_alone_when_the_wide_part_was_
     deep = predict_proba(run.model, run.predictor().encode(splits.val.texts), run.device)
     assert report["accuracy"] == pytest.approx(float((deep.argmax(1) == splits.val.labels).mean()))
     assert evaluate(run_dir, device="cpu")["accuracy"] == pytest.approx(report["accuracy"])
+
+
+def test_the_interpolation_applies_to_two_classes_only():
+    texts = ["red apple", "green apple", "blue sky", "grey sky", "red rose", "blue rose", "green leaf", "grey cloud"]
+    three = np.array([0, 1, 2, 2, 0, 2, 1, 2])
+    config = tiny(["x.csv"])
+    plain = dataclasses.replace(config, wide=dataclasses.replace(config.wide, beta=1.0))
+    assert config.wide.beta < 1
+    _, a = fit_wide(texts, three, 3, config)
+    _, b = fit_wide(texts, three, 3, plain)
+    torch.testing.assert_close(a.weight, b.weight)
+    _, c = fit_wide(texts, three % 2, 2, config)
+    _, d = fit_wide(texts, three % 2, 2, plain)
+    assert not torch.allclose(c.weight, d.weight)
