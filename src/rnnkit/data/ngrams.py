@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -27,17 +28,18 @@ def ngram_features(tokens: Sequence[str], words: int, chars: tuple[int, int]) ->
     for n in range(1, words + 1):
         for i in range(len(tokens) - n + 1):
             out.add("w " + " ".join(tokens[i:i + n]))
-    lo, hi = chars
-    if hi > 0:
+    if chars[1] > 0:
         for token in set(tokens):
-            padded = f" {token} "
-            size = len(padded)
-            for n in range(lo, hi + 1):
-                if n > size:
-                    break
-                for i in range(size - n + 1):
-                    out.add("c " + padded[i:i + n])
+            out.update(char_grams(token, chars[0], chars[1]))
     return out
+
+
+@lru_cache(maxsize=1 << 16)
+def char_grams(token: str, lo: int, hi: int) -> tuple[str, ...]:
+    """The ``"c "``-prefixed lo..hi-character n-grams of `` token `` (cached: words repeat)."""
+    padded = f" {token} "
+    size = len(padded)
+    return tuple({"c " + padded[i:i + n] for n in range(lo, min(hi, size) + 1) for i in range(size - n + 1)})
 
 
 @dataclass
@@ -104,4 +106,4 @@ class NgramVocab:
         return cls(features, words, chars)
 
 
-__all__ = ["NgramVocab", "ngram_features"]
+__all__ = ["NgramVocab", "char_grams", "ngram_features"]
