@@ -52,7 +52,7 @@ class WideConfig:
 
     weight: float = 0.95  # the wide part's share of the averaged probabilities (0: the recurrent classifier alone)
     words: int = 3  # word n-grams 1..words (0: none)
-    char_min: int = 2  # character n-grams within words, char_min..char_max long (char_max 0: none)
+    char_min: int = 1  # character n-grams within words, char_min..char_max long (char_max 0: none)
     char_max: int = 5
     min_count: int = 1  # keep n-grams present in at least this many training texts
     alpha: float = 0.5  # naive-Bayes smoothing of the presence counts
