@@ -1,27 +1,29 @@
-"""rt-polarity 10-fold cross-validation: rnnkit's default classifier beside TF-IDF + LR and NBSVM-bi baselines.
+"""10-fold cross-validation of rnnkit's default classifier beside linear baselines, on two public labelled sets.
 
-Both see exactly the same stratified folds (``rnnkit.data.labeled.stratified_folds``). rnnkit trains from
-scratch (no pretrained vectors) with its defaults, early-stopping on a validation split carved out of each
-training fold; the baseline is scikit-learn's TfidfVectorizer (word uni+bigrams) + LogisticRegression fitted on
-the whole training fold (C by 5-fold CV inside it), and NBSVM-bi (Wang & Manning 2012) on word uni+bigrams.
-Prints a table per fold (accuracy, wall time) and the mean and spread.
+rt-polarity (sentence sentiment, 2 classes): rnnkit's default vs TF-IDF word 1-2 grams + logistic regression
+(C by 5-fold CV inside the training fold) and NBSVM-bi (Wang & Manning 2012, written here). names (the PyTorch
+tutorial's surnames, 18 languages, ``--level char``): rnnkit vs TF-IDF char_wb 1-5 grams + logistic regression
+(C by inner 3-fold CV: 18-class fits are slow). Everything sees exactly the same stratified folds
+(``rnnkit.data.splits.stratified_folds``, seed ``train.seed``). rnnkit trains from scratch (no pretrained
+vectors) with its defaults: the recurrent classifier early-stops on a validation split carved out of each
+training fold and the wide part (NB-weighted n-gram logistic regression) is fitted on the training and
+validation splits (never the test fold); the table also shows each part alone.
+Its time per fold is the whole run (wide fit, recurrent training, reports); the baselines' include their C search.
 
     RNNKIT_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_classify.py
-    RNNKIT_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_classify.py --folds 2 --set train.epochs=2
-
-With ``--names`` it instead trains ``--level char`` on the names data set (one file per language) and reports
-accuracy on a stratified held-out 10%.
+    RNNKIT_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_classify.py --only names --folds 2
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +32,9 @@ import torch
 from rnnkit.commands.common import parse_value
 from rnnkit.config import merge
 from rnnkit.data.labeled import read_labeled
-from rnnkit.data.splits import stratified_folds, stratified_split
+from rnnkit.data.splits import stratified_folds
 from rnnkit.runs import train
-from rnnkit.tasks.classify import ClassifyConfig, fold_config, fold_row
+from rnnkit.tasks.classify import ClassifyConfig, fold_config
 
 DATA = Path(os.environ.get("RNNKIT_DATA_DIR", "../shared/data"))
 PUBLISHED = [("Kim 2014 CNN-rand", 76.1), ("Wang & Manning 2012 NBSVM-bi", 79.4),
@@ -53,9 +55,11 @@ def overrides(items: list[str]) -> dict:
     return out
 
 
-def tfidf_baseline(texts: list[str], labels: np.ndarray, test_idx: np.ndarray) -> tuple[float, float]:
-    """Accuracy and seconds of TF-IDF (word 1-2 grams) + logistic regression trained on all but ``test_idx``,
-    C picked from a grid by 5-fold CV inside the training fold."""
+def tfidf_baseline(texts: list[str], labels: np.ndarray, test_idx: np.ndarray, analyzer: str = "word",
+                   ngrams: tuple[int, int] = (1, 2), inner: int = 5) -> tuple[float, float]:
+    """Accuracy and seconds of TF-IDF (word 1-2 grams, or ``analyzer="char_wb"`` character n-grams) + logistic
+    regression trained on all but ``test_idx``, C picked from a grid by ``inner``-fold CV inside the training
+    fold."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
@@ -63,9 +67,9 @@ def tfidf_baseline(texts: list[str], labels: np.ndarray, test_idx: np.ndarray) -
 
     start = time.perf_counter()
     train_idx = np.setdiff1d(np.arange(len(texts)), test_idx)
-    pipe = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+    pipe = make_pipeline(TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, sublinear_tf=True, min_df=1),
                          LogisticRegression(max_iter=2000))
-    model = GridSearchCV(pipe, {"logisticregression__C": [1.0, 3.0, 10.0, 30.0]}, cv=5)
+    model = GridSearchCV(pipe, {"logisticregression__C": [1.0, 3.0, 10.0, 30.0]}, cv=inner)
     model.fit([texts[i] for i in train_idx], labels[train_idx])
     acc = float((model.predict([texts[i] for i in test_idx]) == labels[test_idx]).mean())
     return acc, time.perf_counter() - start
@@ -98,94 +102,106 @@ def nbsvm_baseline(texts: list[str], labels: np.ndarray, test_idx: np.ndarray, a
     return float((pred == labels[test_idx]).mean()), time.perf_counter() - start
 
 
-def rt_polarity(args: argparse.Namespace) -> None:
-    d = DATA / "rt-polarity"
-    sources = [f"pos={d / 'rt-polarity.pos'}", f"neg={d / 'rt-polarity.neg'}"]
-    values = merge({"data": {"data": sources, "cv": 10}, "train": {"device": "cpu"}}, overrides(args.set))
-    config = ClassifyConfig.from_dict(values)
+def row(name: str, acc: np.ndarray, secs: float, bold: bool = False) -> str:
+    b = "**" if bold else ""
+    return (f"| {b}{name}{b} | {b}{acc.mean():.2f}{b} | {spread(acc):.2f} | {acc.min():.2f} | {acc.max():.2f} | "
+            f"{secs:.1f} s |")
+
+
+def cross_validate(title: str, sources: list[str], values: dict, args: argparse.Namespace,
+                   baselines: dict[str, Callable[[list[str], np.ndarray, np.ndarray], tuple[float, float]]],
+                   published: list[tuple[str, float]]) -> None:
+    """The first ``args.folds`` of 10 stratified folds (seed ``train.seed``): rnnkit's default (and each of its
+    parts alone) beside ``baselines``, all on the same folds; a markdown table of mean, sd and time per fold."""
+    config = ClassifyConfig.from_dict(merge({"data": {"data": sources, "cv": 10}, "train": {"device": "cpu"}},
+                                            merge(values, overrides(args.set))))
     data = read_labeled(sources)
     folds = stratified_folds(data.labels, 10, config.train.seed)
-    baseline = [tfidf_baseline(data.texts, data.labels, folds[i]) for i in range(args.folds)]
-    nbsvm = [nbsvm_baseline(data.texts, data.labels, folds[i]) for i in range(args.folds)]
     out = Path(tempfile.mkdtemp(prefix="bench_classify_"))
-    print(f"rt-polarity: {len(data):,} sentences, 10 stratified folds (running {args.folds}); "
+    counts = np.bincount(data.labels)
+    print(f"\n## {title}: {len(data):,} texts, {len(data.classes)} classes "
+          f"(majority {counts.max() / counts.sum():.1%}), 10 stratified folds (seed {config.train.seed}; "
+          f"running {args.folds}); level {config.data.level}; "
           f"torch threads {torch.get_num_threads()}; runs in {out}")
-    print(f"{'fold':>4}  {'rnnkit acc':>10}  {'steps':>5}  {'rnnkit s':>8}  {'tfidf+LR acc':>12}  {'tfidf s':>7}",
-          flush=True)
-    rows = []
+    base = {name: [fn(data.texts, data.labels, folds[i]) for i in range(args.folds)] for name, fn in baselines.items()}
+    print(f"{'fold':>4}  {'rnnkit':>7}  {'recurrent':>9}  {'wide':>6}  {'rnnkit s':>8}  "
+          + "  ".join(f"{name[:12]:>12}" for name in baselines), flush=True)
+    ours, deep, wide, secs = [], [], [], []
     for fold in range(args.folds):  # the first folds of the 10-fold cross-validation, one run each
         summary = train("classify", fold_config(config, fold), out / "cv" / f"fold-{fold + 1:02d}",
                         show_progress=False, log=lambda m: None)
-        row = fold_row(fold, summary)
-        acc, secs = baseline[fold]
-        rows.append((row, acc, secs))
-        print(f"{fold + 1:>4}  {row['accuracy'] * 100:>10.2f}  {row['steps']:>5}  {row['wall_s']:>8.1f}  "
-              f"{acc * 100:>12.2f}  {secs:>7.2f}  {nbsvm[fold][0] * 100:>12.2f}", flush=True)
-    ours = np.array([r[0]["accuracy"] for r in rows]) * 100
-    base = np.array([r[1] for r in rows]) * 100
-    nb = np.array([a for a, _ in nbsvm]) * 100
-    print(f"\n| model | {len(rows)}-fold CV accuracy (%) | spread (sd) | min | max | wall time per fold |")
+        test = summary["reports"]["test"]
+        parts = test.get("parts", {"recurrent": test["accuracy"], "wide": float("nan")})
+        ours.append(test["accuracy"] * 100)
+        deep.append(parts["recurrent"] * 100)
+        wide.append(parts["wide"] * 100)
+        secs.append(summary["wall_s"])
+        print(f"{fold + 1:>4}  {ours[-1]:>7.2f}  {deep[-1]:>9.2f}  {wide[-1]:>6.2f}  {secs[-1]:>8.1f}  "
+              + "  ".join(f"{b[fold][0] * 100:>12.2f}" for b in base.values()), flush=True)
+    ours_a = np.array(ours)
+    print(f"\n| model | {args.folds}-fold CV accuracy (%) | spread (sd) | min | max | wall time per fold |")
     print("|---|---:|---:|---:|---:|---:|")
-    print(f"| **rnnkit default classifier, from scratch** | **{ours.mean():.2f}** | {spread(ours):.2f} | "
-          f"{ours.min():.2f} | {ours.max():.2f} | {np.mean([r[0]['wall_s'] for r in rows]):.0f} s |")
-    print(f"| TF-IDF word 1-2 grams + logistic regression (same folds) | {base.mean():.2f} | {spread(base):.2f} | "
-          f"{base.min():.2f} | {base.max():.2f} | {np.mean([r[2] for r in rows]):.1f} s |")
-    print(f"| NBSVM-bi (Wang & Manning 2012, written here; same folds) | {nb.mean():.2f} | {spread(nb):.2f} | "
-          f"{nb.min():.2f} | {nb.max():.2f} | {np.mean([s for _, s in nbsvm]):.1f} s |")
-    for name, figure in PUBLISHED:
+    print(row(f"rnnkit default classifier ({config.wide.weight:g} wide + {1 - config.wide.weight:g} recurrent), "
+              "from scratch", ours_a, float(np.mean(secs)), bold=True))
+    print(row("  its recurrent part alone", np.array(deep), float("nan")))
+    print(row("  its wide part alone", np.array(wide), float("nan")))
+    figures = {}
+    for name, results in base.items():
+        figures[name] = np.array([a for a, _ in results]) * 100
+        print(row(f"{name} (same folds)", figures[name], float(np.mean([s for _, s in results]))))
+    for name, figure in published:
         print(f"| {name} (published, 10-fold CV) | {figure:.1f} | | | | |")
-    print(f"\nrnnkit - baseline: {ours.mean() - base.mean():+.2f} points; per fold: "
-          + ", ".join(f"{a - b:+.1f}" for a, b in zip(ours, base)))
-    print(json.dumps({"rnnkit": ours.round(2).tolist(), "tfidf": base.round(2).tolist(),
-                      "nbsvm_bi": nb.round(2).tolist()}))
+    for name, figure in figures.items():
+        print(f"rnnkit - {name}: {ours_a.mean() - figure.mean():+.2f} points; per fold: "
+              + ", ".join(f"{a - b:+.1f}" for a, b in zip(ours_a, figure)))
+    print(json.dumps({"rnnkit": ours_a.round(2).tolist(), "recurrent": np.round(deep, 2).tolist(),
+                      "wide": np.round(wide, 2).tolist(), **{k: v.round(2).tolist() for k, v in figures.items()}}))
     if not args.keep:
         shutil.rmtree(out, ignore_errors=True)
 
 
+def rt_polarity(args: argparse.Namespace) -> None:
+    d = DATA / "rt-polarity"
+    sources = [f"pos={d / 'rt-polarity.pos'}", f"neg={d / 'rt-polarity.neg'}"]
+    cross_validate("rt-polarity (sentence sentiment, 2 classes)", sources, {}, args,
+                   {"TF-IDF word 1-2 grams + LR (C by inner 5-fold CV)": tfidf_baseline,
+                    "NBSVM-bi (Wang & Manning 2012, written here)": nbsvm_baseline}, PUBLISHED)
+
+
 def names(args: argparse.Namespace) -> None:
-    folder = DATA / "names"
-    data = read_labeled([str(folder)])
-    # a stratified 10% held out as a test set that neither training nor checkpoint selection sees;
-    # the run carves its own validation split (10%) out of the remaining 90%
-    rest, held = stratified_split(data.labels, 0.1, 1337)
-    work = Path(tempfile.mkdtemp(prefix="bench_names_"))
-    for name, index in (("train.csv", rest), ("test.csv", held)):
-        with open(work / name, "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["text", "label"])
-            writer.writerows((data.texts[i], data.classes[data.labels[i]]) for i in index)
-    values = merge({"data": {"data": [str(work / "train.csv")], "test": [str(work / "test.csv")], "level": "char",
-                             "val_fraction": 0.1},
-                    "train": {"device": "cpu"}}, overrides(args.set))
-    config = ClassifyConfig.from_dict(values)
-    out = work / "run"
-    start = time.perf_counter()
-    summary = train("classify", config, out, show_progress=False, log=lambda m: None)
-    wall = time.perf_counter() - start
-    report = summary["reports"]["test"]
-    counts = np.bincount(data.labels[held])
-    print(f"names: {len(data):,} surnames, {len(data.classes)} languages; held-out test {len(held):,} "
-          f"(stratified 10%, unseen in training and selection); torch threads {torch.get_num_threads()}")
-    print(f"rnnkit --level char: test accuracy {report['accuracy'] * 100:.2f}%, macro-F1 "
-          f"{report['macro_f1'] * 100:.2f}%, {summary['step']} steps, {wall:.0f} s; "
-          f"majority class {counts.max() / counts.sum() * 100:.2f}%")
-    for c in report["classes"]:
-        r = report["per_class"][c]
-        print(f"  {c:<12} precision {r['precision']:.3f}  recall {r['recall']:.3f}  support {r['support']}")
-    if not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
+    """The PyTorch tutorial's surnames (one file per language, 18 classes), character level."""
+    def tfidf_chars(texts: list[str], labels: np.ndarray, test_idx: np.ndarray) -> tuple[float, float]:
+        return tfidf_baseline(texts, labels, test_idx, analyzer="char_wb", ngrams=(1, 5), inner=3)
+
+    cross_validate("names (surname -> language, 18 classes)", [str(DATA / "names")], {"data": {"level": "char"}},
+                   args, {"TF-IDF char_wb 1-5 grams + LR (C by inner 3-fold CV)": tfidf_chars}, [])
+
+
+def lscpu() -> None:
+    """The CPU the figures were measured on (model name and flags)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        out = ""
+    for line in out.splitlines():
+        if line.startswith(("Model name", "Flags", "CPU(s)")):
+            print(line[:400])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--folds", type=int, default=10, help="run only the first N of the 10 folds")
-    p.add_argument("--names", action="store_true", help="the names (char-level) benchmark instead")
+    p.add_argument("--only", choices=("rt-polarity", "names"), help="run one of the two data sets (default: both)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a setting")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     p.add_argument("--keep", action="store_true", help="keep the run directories")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    (names if args.names else rt_polarity)(args)
+    lscpu()
+    if args.only in (None, "rt-polarity"):
+        rt_polarity(args)
+    if args.only in (None, "names"):
+        names(args)
 
 
 if __name__ == "__main__":

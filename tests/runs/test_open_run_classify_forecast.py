@@ -69,7 +69,7 @@ def test_a_classifier_opens_and_its_predictor_answers(classify_run):
 def test_classifier_vocab_file_keeps_its_format_and_is_checked_against_the_config(classify_run):
     out, _ = classify_run
     stored = json.loads((out / "vocab.json").read_text())
-    assert list(stored) == ["kind", "level", "vocab", "classes"]
+    assert list(stored) == ["kind", "level", "vocab", "classes", "ngrams"]  # ngrams: the wide part's features
     assert stored["kind"] == "classify" and stored["level"] == "word" and stored["classes"] == ["neg", "pos"]
     assert ClassifyVocab.from_dict(stored).to_dict() == stored
     stored["classes"].append("meh")

@@ -41,6 +41,7 @@ CLASSIFY_FLAGS: dict[str, tuple[str, str, type]] = {
     "--pooling": ("model", "pooling", str),
     "--embedding-dropout": ("model", "embedding_dropout", float),
     "--word-dropout": ("model", "word_dropout", float),
+    "--wide-weight": ("wide", "weight", float),
     **RECURRENT_FLAGS,
     **TRAIN_FLAGS,
 }
@@ -60,6 +61,8 @@ HELP = {
     "--dropout": "dropout before the linear head and between layers",
     "--embedding-dropout": "dropout on the embedded tokens",
     "--word-dropout": "fraction of training tokens replaced by <unk>",
+    "--wide-weight": "share of the wide part (NB-weighted n-gram logistic regression, other settings: --set "
+                     "wide.KEY=VALUE) in the averaged class probabilities; 0: the recurrent classifier alone",
     "--epochs": "stop after this many passes over the training data",
     "--patience": "stop after this many validations without a better validation accuracy",
     "--eval-every": "validate every N steps (default 0: once per epoch)",

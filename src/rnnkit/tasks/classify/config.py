@@ -46,12 +46,33 @@ class ClassifyDataConfig:
 
 
 @dataclass(frozen=True)
+class WideConfig:
+    """The wide part: NB-weighted logistic regression on binary n-grams of the training texts, whose class
+    probabilities are averaged with the recurrent classifier's (``rnnkit.models.wide``)."""
+
+    weight: float = 0.95  # the wide part's share of the averaged probabilities (0: the recurrent classifier alone)
+    words: int = 3  # word n-grams 1..words (0: none)
+    char_min: int = 1  # character n-grams within words, char_min..char_max long (char_max 0: none)
+    char_max: int = 5
+    min_count: int = 1  # keep n-grams present in at least this many training texts
+    alpha: float = 0.5  # naive-Bayes smoothing of the presence counts
+    c: float = 0.1  # inverse L2 strength: the summed cross-entropy's weight against half the squared weights
+    with_validation: bool = True  # fit on the validation split too (the wide part needs no early stopping)
+    beta: float = 0.25  # two classes: NBSVM interpolation toward the mean weight magnitude (Wang & Manning's; 1: none)
+
+    @property
+    def enabled(self) -> bool:
+        return self.weight > 0
+
+
+@dataclass(frozen=True)
 class ClassifyConfig(RunSections):
     """A classification run: data, model and training settings."""
 
     data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(**TRAIN_DEFAULTS))
+    wide: WideConfig = field(default_factory=WideConfig)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClassifyConfig:
@@ -65,7 +86,7 @@ class ClassifyConfig(RunSections):
 
     def validate(self) -> ClassifyConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return self."""
-        d, t = self.data, self.train
+        d, t, w = self.data, self.train, self.wide
         checks = [
             (bool(d.data), "no data given; pass --data FILE.csv, --data FOLDER or --data LABEL=FILE (repeated)"),
             (d.level in LEVELS, f"--level must be word or char, got {d.level!r}"),
@@ -79,6 +100,16 @@ class ClassifyConfig(RunSections):
             (t.eval_every >= 0, f"--eval-every must be >= 0 (0: once per epoch), got {t.eval_every}"),
             (t.patience is None or t.patience >= 1, f"--patience must be >= 1, got {t.patience}"),
             (t.max_steps or t.epochs or t.time, "give one of --max-steps, --epochs or --time"),
+            (0 <= w.weight <= 1, f"wide.weight must be in [0, 1] (0: no wide part), got {w.weight}"),
+            (w.words >= 0 and w.char_max >= 0, "wide.words and wide.char_max must be >= 0 (0: none of that kind)"),
+            (w.char_max == 0 or 1 <= w.char_min <= w.char_max,
+             f"wide.char_min must be in [1, wide.char_max], got {w.char_min} and {w.char_max}"),
+            (not w.enabled or w.words > 0 or w.char_max > 0,
+             "the wide part needs wide.words > 0 or wide.char_max > 0 (or wide.weight 0: no wide part)"),
+            (w.min_count >= 1, f"wide.min_count must be >= 1, got {w.min_count}"),
+            finite_positive(w.alpha, "wide.alpha"),
+            finite_positive(w.c, "wide.c"),
+            (0 <= w.beta <= 1, f"wide.beta must be in [0, 1] (1: no interpolation), got {w.beta}"),
             (t.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
         ]
         raise_first(checks)
@@ -92,4 +123,4 @@ def fold_config(config: ClassifyConfig, fold: int) -> ClassifyConfig:
     return dataclasses.replace(config, data=dataclasses.replace(config.data, fold=fold, test=()))
 
 
-__all__ = ["LEVELS", "TRAIN_DEFAULTS", "ClassifyConfig", "ClassifyDataConfig", "fold_config"]
+__all__ = ["LEVELS", "TRAIN_DEFAULTS", "ClassifyConfig", "ClassifyDataConfig", "WideConfig", "fold_config"]

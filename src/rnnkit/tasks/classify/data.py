@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.labeled import LabeledData, read_labeled
+from rnnkit.data.ngrams import NgramVocab
 from rnnkit.data.splits import stratified_folds, stratified_split
 from rnnkit.data.vocab import WordVocab
 from rnnkit.data.words import tokenize
@@ -23,15 +24,21 @@ class ClassifyVocab:
     vocab: WordVocab
     classes: tuple[str, ...]
     level: str = "word"
+    ngrams: NgramVocab | None = None  # the wide part's n-gram features (None: no wide part)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "classify", "level": self.level, "vocab": self.vocab.to_dict(), "classes": list(self.classes)}
+        d = {"kind": "classify", "level": self.level, "vocab": self.vocab.to_dict(), "classes": list(self.classes)}
+        if self.ngrams is not None:
+            d["ngrams"] = self.ngrams.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClassifyVocab:
         if d.get("kind", "classify") != "classify":
             raise RnnkitError(f"holds a {d['kind']!r} vocabulary, not a classifier's; restore the run's file")
-        return cls(WordVocab.from_dict(d["vocab"]), tuple(str(c) for c in d["classes"]), str(d.get("level", "word")))
+        ngrams = NgramVocab.from_dict(d["ngrams"]) if isinstance(d.get("ngrams"), dict) else None
+        return cls(WordVocab.from_dict(d["vocab"]), tuple(str(c) for c in d["classes"]), str(d.get("level", "word")),
+                   ngrams)
 
 
 # -- text -> ids ----------------------------------------------------------------------------------
@@ -39,6 +46,14 @@ def text_tokens(text: str, data: ClassifyDataConfig) -> list[str]:
     """The tokens of ``text``: words (with the run's tokenizer settings) or characters."""
     if data.level == "char":
         return list((text.lower() if data.lower else text).strip())
+    return tokenize(text, data.tokenizer)
+
+
+def wide_tokens(text: str, data: ClassifyDataConfig) -> list[str]:
+    """The words the wide part's n-grams come from: the word tokens, or at char level the text's
+    whitespace-separated parts (a name's character n-grams are then those within its words)."""
+    if data.level == "char":
+        return (text.lower() if data.lower else text).split()
     return tokenize(text, data.tokenizer)
 
 
@@ -95,4 +110,4 @@ def load_splits(config: ClassifyConfig, classes: Sequence[str] | None = None) ->
     return Splits(train, val, test, notes)
 
 
-__all__ = ["ClassifyVocab", "Splits", "build_vocab", "encode_texts", "load_splits", "text_tokens"]
+__all__ = ["ClassifyVocab", "Splits", "build_vocab", "encode_texts", "load_splits", "text_tokens", "wide_tokens"]

@@ -1,9 +1,12 @@
 """``rnnkit train classify`` as a task: data, model, loss and validation for the one run lifecycle.
 
-A run directory is the Trainer's (config.json, last.pt, best.pt, metrics.jsonl, loss.png) plus ``vocab.json``
-(the word or character vocabulary and the class names), ``report.json`` (validation and test figures of the
-best weights) and ``confusion.png``. ``--cv K`` is made of K runs in ``OUT/fold-01`` ... (each an ordinary run
-whose test split is its fold) and ``OUT/cv.json``.
+The classifier is two parts whose class probabilities are averaged (``wide.weight``, default 0.8 wide): the
+recurrent classifier the Trainer trains, and a wide part (``rnnkit.models.wide``: NB-weighted logistic regression
+on binary word and character n-grams) fitted on the same training split before it. A run directory is the
+Trainer's (config.json, last.pt, best.pt, metrics.jsonl, loss.png) plus ``vocab.json`` (the word or character
+vocabulary, the class names and the wide part's n-grams), ``wide.pt``, ``report.json`` (validation and test
+figures of the best weights, each part's accuracy under ``"parts"``) and ``confusion.png``. ``--cv K`` is made
+of K runs in ``OUT/fold-01`` ... (each an ordinary run whose test split is its fold) and ``OUT/cv.json``.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from rnnkit.data.padded import BucketBatcher
 from rnnkit.data.vocab import WordVocab
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.models.wide import NBLinear
 from rnnkit.tasks.base import Context, Prepared, Task, Training
 from rnnkit.tasks.classify.config import ClassifyConfig, fold_config
 from rnnkit.tasks.classify.data import ClassifyVocab, Splits, build_vocab, encode_texts, load_splits
 from rnnkit.tasks.classify.metrics import plot_confusion
-from rnnkit.tasks.classify.predict import Classifier, score
+from rnnkit.tasks.classify.predict import Classifier, mix_proba, score, score_proba
+from rnnkit.tasks.classify.wide import fit_wide, load_wide, save_wide
 
 REPORT_FILE, CONFUSION_FILE, CV_FILE = "report.json", "confusion.png", "cv.json"
 
@@ -83,6 +88,22 @@ def fold_row(fold: int, summary: dict[str, Any]) -> dict[str, Any]:
             "test_examples": test["examples"], "steps": summary["step"], "wall_s": summary["wall_s"]}
 
 
+def split_report(clf: Classifier, texts: Sequence[str], labels: np.ndarray, wide_saw: bool = False) -> dict[str, Any]:
+    """The report of ``clf``'s averaged probabilities on ``texts``; with a wide part, ``"parts"`` adds the
+    accuracy of each part alone. ``wide_saw``: the wide part was fitted on ``texts`` (the validation split), so
+    the report is the recurrent part's alone, with a ``"note"`` saying so."""
+    deep, wide = clf.deep_proba(texts), clf.wide_proba(texts)
+    if wide is not None and wide_saw:
+        report = score_proba(deep, labels, clf.classes)
+        report["note"] = "the recurrent part alone: the wide part was fitted on these texts too"
+        return report
+    report = score_proba(mix_proba(deep, wide, clf.config.wide.weight), labels, clf.classes)
+    if wide is not None:
+        report["parts"] = {"recurrent": float((deep.argmax(1) == labels).mean()),
+                           "wide": float((wide.argmax(1) == labels).mean())}
+    return report
+
+
 @dataclass
 class ClassifyData:
     """A run's prepared data: the splits, the encoded training and validation texts, and when training began."""
@@ -91,6 +112,7 @@ class ClassifyData:
     train_seqs: list[np.ndarray]
     val_seqs: list[np.ndarray] | None
     started: float = 0.0
+    wide: NBLinear | None = None  # the wide part fitted by this run (None: none, or resumed from wide.pt)
 
 
 class ClassifyTask(Task):
@@ -103,6 +125,7 @@ class ClassifyTask(Task):
     default_time = None  # the config carries its own budget (TRAIN_DEFAULTS: 6 epochs)
 
     def prepare(self, config: ClassifyConfig, vocab: ClassifyVocab | None, ctx: Context, **options: Any) -> Prepared:
+        started = time.monotonic()
         d = config.data
         if d.fold is not None and not ctx.resume:
             ctx.log(f"rnnkit: fold {d.fold + 1}/{d.cv}")
@@ -111,10 +134,21 @@ class ClassifyTask(Task):
             ctx.log(f"rnnkit: {note}")
         train, val, test = splits.train, splits.val, splits.test
         classes = tuple(train.classes)
+        wide = None
         if vocab is None:
             vocab = ClassifyVocab(build_vocab(train.texts, d), classes, d.level)
             if d.embeddings:
                 config = embedding_size(config)
+            if config.wide.enabled:  # from the training (and validation) split only: test texts stay unseen
+                texts, labels = train.texts, train.labels
+                if config.wide.with_validation and val is not None:
+                    texts, labels = list(texts) + list(val.texts), np.concatenate([labels, val.labels])
+                vocab.ngrams, wide = fit_wide(texts, labels, len(classes), config)
+                ctx.log(f"rnnkit: wide part: NB-weighted logistic regression on {len(vocab.ngrams):,} n-grams, "
+                        f"{config.wide.weight:g} of the averaged probabilities")
+                if ctx.dist.is_master:
+                    ctx.out.mkdir(parents=True, exist_ok=True)
+                    save_wide(ctx.out, wide)
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, vocab_size=len(vocab.vocab),
                                                                        num_classes=len(classes)))
         train_seqs = encode_texts(train.texts, vocab.vocab, d)
@@ -122,7 +156,7 @@ class ClassifyTask(Task):
         meta = {"train_examples": len(train), "val_examples": len(val) if val is not None else 0,
                 "test_examples": len(test) if test else 0,
                 "class_counts": dict(zip(classes, train.counts().tolist()))}
-        return Prepared(config, vocab, meta, data=ClassifyData(splits, train_seqs, val_seqs))
+        return Prepared(config, vocab, meta, data=ClassifyData(splits, train_seqs, val_seqs, started, wide))
 
     def build_model(self, config: ClassifyConfig) -> SequenceClassifier:
         return SequenceClassifier(config.model)
@@ -158,7 +192,6 @@ class ClassifyTask(Task):
                     f"training, {len(val) if val else 0:,} validation" + (f", {len(test):,} test" if test else "")
                     + f" examples (mean length {lengths.mean():.1f}, max {lengths.max()}); {ctx.device.type}, "
                     f"{ctx.precision}, batch {batcher.batch_size}")
-        data.started = time.monotonic()
         # eval_every 0 means once per epoch
         return Training(batcher, loss_fn, evaluate, describe,
                         train_config=dataclasses.replace(t, eval_every=t.eval_every or len(batcher)))
@@ -167,13 +200,15 @@ class ClassifyTask(Task):
         """Score the best weights on the validation and test splits: report.json, confusion.png, "reports"."""
         config, vocab, data = prepared.config, prepared.vocab, prepared.data
         model = self.load_model(ctx.out, config, vocab, ctx.device)
-        val, test = data.splits.val, data.splits.test
+        wide = data.wide
+        if wide is None and config.wide.enabled:
+            wide = load_wide(ctx.out, vocab.ngrams, len(vocab.classes), ctx.device)
+        clf = Classifier(model, vocab.vocab, vocab.classes, config, ctx.device, wide, vocab.ngrams)
         reports: dict[str, Any] = {}
-        if data.val_seqs is not None:
-            reports["validation"] = score(model, data.val_seqs, val.labels, vocab.classes, ctx.device)
-        if test is not None:
-            reports["test"] = score(model, encode_texts(test.texts, vocab.vocab, config.data), test.labels,
-                                    vocab.classes, ctx.device)
+        for name, split in (("validation", data.splits.val), ("test", data.splits.test)):
+            if split is not None:
+                reports[name] = split_report(clf, split.texts, split.labels,
+                                             wide_saw=name == "validation" and config.wide.with_validation)
         if reports:
             ckpt.save_json(ctx.out / REPORT_FILE, reports)
             name = "test" if "test" in reports else "validation"
@@ -209,7 +244,9 @@ class ClassifyTask(Task):
         return {"vocab_size": len(vocab.vocab), "num_classes": len(vocab.classes)}
 
     def predictor(self, run: Any) -> Classifier:
-        return Classifier(run.model, run.vocab.vocab, run.vocab.classes, run.config, run.device)
+        vocab, config = run.vocab, run.config
+        wide = load_wide(run.path, vocab.ngrams, len(vocab.classes), run.device) if config.wide.enabled else None
+        return Classifier(run.model, vocab.vocab, vocab.classes, config, run.device, wide, vocab.ngrams)
 
     def evaluate(self, run: Any, data: str | Sequence[str] | None = None, plot: bool = True) -> dict[str, Any]:
         """The report of a trained run on its test split (else validation split), or on ``data`` when given;
@@ -225,7 +262,8 @@ class ClassifyTask(Task):
             labeled, name = (splits.test, "test") if splits.test is not None else (splits.val, "validation")
             if labeled is None:
                 raise RnnkitError(f"{run.path} was trained without a validation or test split; pass --data FILE")
-        report = score(clf.model, clf.encode(labeled.texts), labeled.labels, clf.classes, clf.device)
+        report = split_report(clf, labeled.texts, labeled.labels,
+                              wide_saw=name == "validation" and run.config.wide.with_validation)
         report["split"] = name
         report["notes"] = labeled.notes
         if plot:
@@ -236,4 +274,4 @@ class ClassifyTask(Task):
 TASK = ClassifyTask()
 
 __all__ = ["CONFUSION_FILE", "CV_FILE", "REPORT_FILE", "TASK", "ClassifyTask", "classify_loss", "embedding_size",
-           "fold_row", "init_embeddings"]
+           "fold_row", "init_embeddings", "split_report"]
