@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench_cells import cpu_line  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
 from rnnkit.commands.common import parse_value
 from rnnkit.config import merge
 from rnnkit.data.labeled import read_labeled
@@ -177,17 +177,6 @@ def names(args: argparse.Namespace) -> None:
                    args, {"TF-IDF char_wb 1-5 grams + LR (C by inner 3-fold CV)": tfidf_chars}, [])
 
 
-def lscpu() -> None:
-    """The CPU the figures were measured on (model name and flags)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        out = ""
-    for line in out.splitlines():
-        if line.startswith(("Model name", "Flags", "CPU(s)")):
-            print(line[:400])
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--folds", type=int, default=10, help="run only the first N of the 10 folds")
@@ -197,7 +186,7 @@ def main() -> None:
     p.add_argument("--keep", action="store_true", help="keep the run directories")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    lscpu()
+    print(cpu_line())
     if args.only in (None, "rt-polarity"):
         rt_polarity(args)
     if args.only in (None, "names"):
