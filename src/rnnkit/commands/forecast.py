@@ -41,6 +41,7 @@ FORECAST_FLAGS: dict[str, tuple[str, str, type]] = {
     "--holdout": ("data", "holdout", int),
     "--val-size": ("data", "val_size", int),
     "--calibration-windows": ("data", "calibration_windows", int),
+    "--model": ("select", "model", str),
     "--mode": ("model", "mode", str),
     "--cell": ("model", "cell", str),
     "--hidden-size": ("model", "hidden_size", int),
@@ -67,6 +68,9 @@ HELP = {
                   "series too short for one)",
     "--calibration-windows": "with --quantiles: validation-sized windows before the holdout, each forecast by a "
                              "model trained before it, that calibrate the intervals (default 3)",
+    "--model": "the forecaster the run serves: auto (the lowest rolling-origin MASE before the held-out tail among "
+               "the RNN, ets, arima, theta, comb, seasonal_naive, drift and combo_mean/combo_median of the best 3), "
+               "or one of those names",
     "--mode": "direct (default: encoder + multi-horizon head) or autoregressive (one step, fed back)",
     "--cell": "gru, lstm, rnn_tanh, rnn_relu, or the parallel-scan mingru or minlstm",
     "--output-len": "steps one pass of the direct head predicts (default: the horizon); longer horizons roll",
@@ -79,8 +83,10 @@ HELP = {
 
 def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:
     tf = train_tasks.add_parser("forecast", help="an RNN forecaster for a time series (CSV or built-in)",
-                                description="Train an RNN forecaster on a time series; the last --horizon points are "
-                                            "held out and scored against naive, seasonal-naive, drift, ETS and ARIMA.")
+                                description="Train an RNN forecaster on a time series and choose, by rolling-origin "
+                                            "validation (--model auto), between it, classical methods and their "
+                                            "combinations; the last --horizon points are held out and scored "
+                                            "against naive, seasonal-naive, drift, ETS and ARIMA.")
     tf.set_defaults(handler=train)
     tf.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for checkpoints and logs")
     add_override_flags(tf)

@@ -25,6 +25,7 @@ from rnnkit.data.series import Scaler, Series, SeriesConfig, load_series
 from rnnkit.errors import RnnkitError, raise_first
 from rnnkit.generate import check_memory
 from rnnkit.models.forecaster import Forecaster
+from rnnkit.tasks.forecast.choice import ModelChoice, choice_forecast
 from rnnkit.tasks.forecast.config import ForecastRunConfig
 
 SERIES_FILE = "series.json"
@@ -197,10 +198,19 @@ class Forecast:
 
 class ForecastModel:
     """A trained forecaster with its scalers (``rnnkit.runs.predictors.Forecaster``): forecasts in the
-    series' own units, after the run's own series or any other with the same columns."""
+    series' own units, after the run's own series or any other with the same columns.
 
-    def __init__(self, model: Forecaster, config: ForecastRunConfig, vocab: ForecastVocab):
-        self.model, self.config, self.vocab = model.eval(), config, vocab
+    With a ``choice`` (the run's selection.json) other than the RNN, it forecasts with the chosen classical
+    method or combination, refitted on the history it is given (``choice.choice_forecast``)."""
+
+    def __init__(self, model: Forecaster, config: ForecastRunConfig, vocab: ForecastVocab,
+                 choice: ModelChoice | None = None):
+        self.model, self.config, self.vocab, self.choice = model.eval(), config, vocab, choice
+
+    @property
+    def chosen(self) -> str:
+        """The forecaster this predictor forecasts with: rnn, a classical method or a combination."""
+        return self.choice.choice if self.choice is not None else "rnn"
 
     @property
     def scaler(self) -> Scaler:
@@ -238,16 +248,27 @@ class ForecastModel:
         return self.predict(history if history is not None else self.series(), horizon)
 
     def predict(self, series: Series, horizon: int | None = None) -> Forecast:
-        """Forecast ``horizon`` steps (default: the trained horizon) after the last point of ``series``."""
+        """Forecast ``horizon`` steps (default: the trained horizon) after the last point of ``series``, with
+        the run's chosen forecaster."""
         horizon = horizon or self.horizon
         self.check_series(series)
-        length, n = self.config.data.input_len, len(series)
         if horizon < 1:
             raise RnnkitError(f"--horizon must be >= 1, got {horizon}")
         # per step: a time stamp, covariates, and each target's point and quantiles through a few copies
         quantiles = len(self.config.model.quantiles)
         per_step = 64 + 8 * series.covariates.shape[1] + 32 * series.values.shape[1] * (2 + quantiles)
         check_memory(horizon * per_step, f"--horizon {horizon}", "forecast fewer steps")
+        if self.choice is None or self.choice.is_rnn:
+            return self.predict_rnn(series, horizon)
+        levels = tuple(self.config.model.quantiles)
+        point, bands = choice_forecast(self.choice, series.values, horizon, int(self.series_info["season"]),
+                                       lambda: self.predict_rnn(series, horizon).point, levels)
+        return Forecast(series.future_times(horizon), point, bands, levels if bands is not None else (),
+                        series.target_names)
+
+    def predict_rnn(self, series: Series, horizon: int) -> Forecast:
+        """The RNN's own forecast of ``horizon`` steps after ``series`` (whatever the run's choice)."""
+        length, n = self.config.data.input_len, len(series)
         if n < length:
             raise RnnkitError(f"the model reads {length} past points but the series has {n}; give a longer series")
         c = series.covariates.shape[1]

@@ -1,0 +1,103 @@
+"""``--model``: choose the forecaster a run serves by rolling-origin validation inside its training part.
+
+``choose`` hands ``select.select_forecast`` the series before the held-out tail (training part plus
+validation tail: the held-out tail never reaches it) and, under ``auto``, the RNN as one more candidate
+(``RnnOrigins``): at each origin a fresh run trained by the run's own recipe (config, steps, early stopping on
+its own validation tail) on the history before the origin, through the lifecycle's ``train`` that the task
+hands in. At the last "origin", the whole training part, the RNN is the run's main model (the refit on all
+training data). A forced classical method or combination is scored on the same origins (without RNN
+refits), so the run still records its errors for conformal intervals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks.forecast.choice import ModelChoice, ranked_members
+from rnnkit.tasks.forecast.config import ForecastRunConfig
+from rnnkit.tasks.forecast.model import Forecast, ForecastModel, PreparedSeries, load_forecaster, split_points
+from rnnkit.tasks.forecast.select import CANDIDATES, origins_for, select_forecast
+
+
+def origin_config(config: ForecastRunConfig) -> ForecastRunConfig:
+    """The recipe of one origin's RNN run: the run's own settings, everything before the origin trained on
+    (no held-out tail of its own), and no selection of its own."""
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, holdout=0),
+                               select=dataclasses.replace(config.select, model="rnn"))
+
+
+class RnnOrigins:
+    """The RNN as a selection candidate (``select.ExtraForecaster``): ``(history (N, T), horizon) -> (H, T)``.
+
+    ``history`` is always the first N points of the prepared series. N = fit_end (the whole training part) is
+    the main model's forecast; a shorter history trains a fresh run on it. Every ``Forecast`` is kept by N
+    (``forecasts``) for the interval calibration.
+    """
+
+    def __init__(self, prepared: PreparedSeries, main: ForecastModel, train: Callable[..., dict[str, Any]],
+                 device: Any, log: Callable[[str], None] = print):
+        self.prepared, self.main, self.train, self.device, self.log = prepared, main, train, device, log
+        self.forecasts: dict[int, Forecast] = {}
+
+    def fits(self, cuts: list[int]) -> bool:
+        """Whether the run's recipe can train on the history before every origin."""
+        p = self.prepared
+        config = origin_config(p.config)
+        try:
+            for cut in cuts:
+                split_points(cut, config.data, config.model.output_len, p.series.season, p.series.name)
+        except RnnkitError:
+            return False
+        return True
+
+    def __call__(self, history: np.ndarray, horizon: int) -> np.ndarray:
+        p, n = self.prepared, len(history)
+        series = p.series.head(n)
+        if n == p.fit_end:
+            forecast = self.main.predict_rnn(series, horizon)
+        else:
+            config = origin_config(p.config)
+            with tempfile.TemporaryDirectory() as tmp:
+                self.train(config, tmp, show_progress=False, log=lambda *_: None, series=series, calibrate=False)
+                forecast = load_forecaster(tmp, config, self.device).predict_rnn(series, horizon)
+            self.log(f"rnnkit: model selection: RNN trained on the {n} points before origin {series.times[-1]}")
+        self.forecasts[n] = forecast
+        return forecast.point  # (H, T)
+
+
+def choose(prepared: PreparedSeries, rnn: RnnOrigins | None, log: Callable[[str], None] = print) -> ModelChoice:
+    """The run's ``ModelChoice`` per ``[select] model``: ``auto`` picks the lowest mean rolling-origin MASE
+    among the RNN (``rnn``; left out where the history before an origin is too short for its recipe), the
+    classical candidates and their combinations; a forced name is scored beside the classical candidates.
+    Reads only ``series[:fit_end]``."""
+    config, series = prepared.config, prepared.series
+    model, horizon, season = config.select.model, config.data.horizon, series.season
+    if model == "rnn":
+        return ModelChoice("rnn", "rnn")
+    history = series.values[:prepared.fit_end]  # (N, T): the held-out tail is cut off here
+    cuts = origins_for(len(history), horizon, season, config.select.origins)
+    extra = {}
+    if model == "auto" and rnn is not None:
+        if rnn.fits(cuts):
+            extra["rnn"] = rnn
+        else:
+            log("rnnkit: model selection leaves the RNN out: the history before the first validation origin "
+                "is too short for its recipe")
+    selection = select_forecast(history, horizon, season, origins=config.select.origins, extra=extra)
+    choice = selection.choice if model == "auto" else model
+    if not selection.cuts:
+        log(f"rnnkit: {len(history)} points before the held-out tail leave no validation origin for horizon "
+            f"{horizon}; the run serves {choice}")
+    # the combinations' members (select.py ranks the same way): the best COMBINE_K candidates
+    members = list(getattr(selection, "members", None) or ranked_members(selection.scores, [*CANDIDATES, *extra]))
+    errors = selection.errors.get(choice, np.zeros((0, horizon, history.shape[1])))
+    return ModelChoice(model, choice, members, dict(selection.scores), list(selection.cuts), errors)
+
+
+__all__ = ["RnnOrigins", "choose", "origin_config"]
