@@ -18,10 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.errors import RnnkitError
 from rnnkit.tasks.forecast.choice import ModelChoice, ranked_members
 from rnnkit.tasks.forecast.config import ForecastRunConfig
-from rnnkit.tasks.forecast.model import Forecast, ForecastModel, PreparedSeries, load_forecaster, split_points
+from rnnkit.tasks.forecast.model import (
+    Forecast,
+    ForecastModel,
+    PreparedSeries,
+    config_problem,
+    fill_model_config,
+    load_forecaster,
+)
 from rnnkit.tasks.forecast.select import CANDIDATES, origins_for, select_forecast
 
 
@@ -36,25 +42,20 @@ class RnnOrigins:
     """The RNN as a selection candidate (``select.ExtraForecaster``): ``(history (N, T), horizon) -> (H, T)``.
 
     ``history`` is always the first N points of the prepared series. N = fit_end (the whole training part) is
-    the main model's forecast; a shorter history trains a fresh run on it. Every ``Forecast`` is kept by N
-    (``forecasts``) for the interval calibration.
+    the main model's forecast; a shorter history trains a fresh run on it with ``recipe`` (the run's config as
+    given: unset input length and validation tail adapt to the shorter history as they did to the whole).
+    Every ``Forecast`` is kept by N (``forecasts``) for the interval calibration.
     """
 
-    def __init__(self, prepared: PreparedSeries, main: ForecastModel, train: Callable[..., dict[str, Any]],
-                 device: Any, log: Callable[[str], None] = print):
+    def __init__(self, prepared: PreparedSeries, recipe: ForecastRunConfig, main: ForecastModel,
+                 train: Callable[..., dict[str, Any]], device: Any, log: Callable[[str], None] = print):
         self.prepared, self.main, self.train, self.device, self.log = prepared, main, train, device, log
+        self.config = origin_config(recipe)
         self.forecasts: dict[int, Forecast] = {}
 
     def fits(self, cuts: list[int]) -> bool:
         """Whether the run's recipe can train on the history before every origin."""
-        p = self.prepared
-        config = origin_config(p.config)
-        try:
-            for cut in cuts:
-                split_points(cut, config.data, config.model.output_len, p.series.season, p.series.name)
-        except RnnkitError:
-            return False
-        return True
+        return all(config_problem(self.config, self.prepared.series.head(cut)) is None for cut in cuts)
 
     def __call__(self, history: np.ndarray, horizon: int) -> np.ndarray:
         p, n = self.prepared, len(history)
@@ -62,11 +63,11 @@ class RnnOrigins:
         if n == p.fit_end:
             forecast = self.main.predict_rnn(series, horizon)
         else:
-            config = origin_config(p.config)
             with tempfile.TemporaryDirectory() as tmp:
-                self.train(config, tmp, show_progress=False, log=lambda *_: None, series=series, calibrate=False)
-                forecast = load_forecaster(tmp, config, self.device).predict_rnn(series, horizon)
-            self.log(f"rnnkit: model selection: RNN trained on the {n} points before origin {series.times[-1]}")
+                self.train(self.config, tmp, show_progress=False, log=lambda *_: None, series=series, calibrate=False)
+                filled = fill_model_config(self.config, series)  # as that run's prepare filled it in
+                forecast = load_forecaster(tmp, filled, self.device).predict_rnn(series, horizon)
+            self.log(f"rnnkit: model selection: an RNN trained on the {n} points up to {series.times[-1]}")
         self.forecasts[n] = forecast
         return forecast.point  # (H, T)
 
@@ -89,13 +90,14 @@ def choose(prepared: PreparedSeries, rnn: RnnOrigins | None, log: Callable[[str]
         else:
             log("rnnkit: model selection leaves the RNN out: the history before the first validation origin "
                 "is too short for its recipe")
-    selection = select_forecast(history, horizon, season, origins=config.select.origins, extra=extra)
+    candidates = tuple(dict.fromkeys((*config.select.candidates, *([model] if model in CANDIDATES else []))))
+    selection = select_forecast(history, horizon, season, candidates, config.select.origins, extra)
     choice = selection.choice if model == "auto" else model
     if not selection.cuts:
         log(f"rnnkit: {len(history)} points before the held-out tail leave no validation origin for horizon "
             f"{horizon}; the run serves {choice}")
     # the combinations' members (select.py ranks the same way): the best COMBINE_K candidates
-    members = list(getattr(selection, "members", None) or ranked_members(selection.scores, [*CANDIDATES, *extra]))
+    members = list(getattr(selection, "members", None) or ranked_members(selection.scores, [*candidates, *extra]))
     errors = selection.errors.get(choice, np.zeros((0, horizon, history.shape[1])))
     return ModelChoice(model, choice, members, dict(selection.scores), list(selection.cuts), errors)
 

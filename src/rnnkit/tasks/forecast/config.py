@@ -23,16 +23,28 @@ MODELS = ("auto", "rnn", *CANDIDATES, "combo_mean", "combo_median")
 
 @dataclass(frozen=True)
 class SelectConfig:
-    """Which forecaster the run serves: ``auto`` scores the RNN and the classical candidates on ``origins``
+    """Which forecaster the run serves: ``auto`` scores the RNN and the classical ``candidates`` on ``origins``
     rolling origins inside the training part (``tasks.forecast.auto``); any other name forces that one."""
 
     model: str = "auto"
     origins: int = ORIGINS
+    candidates: tuple[str, ...] = CANDIDATES  # the classical methods scored beside the RNN
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SelectConfig:
+        d = dict(d)
+        if isinstance(d.get("candidates"), str):  # --set select.candidates=ets,theta
+            d["candidates"] = [c.strip() for c in d["candidates"].split(",") if c.strip()]
+        section = build_section(cls, d, "select")
+        return dataclasses.replace(section, candidates=tuple(section.candidates))
 
     def validate(self) -> SelectConfig:
+        unknown = [c for c in self.candidates if c not in CANDIDATES]
         raise_first([
             (self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {self.model!r}"),
             (self.origins >= 1, f"select.origins must be >= 1, got {self.origins}"),
+            (not unknown and self.candidates, f"select.candidates must name some of {', '.join(CANDIDATES)}, got "
+                                              f"{', '.join(self.candidates) or 'none'}"),
         ])
         return self
 
@@ -57,7 +69,7 @@ class ForecastRunConfig(RunSections):
         build_section(ForecasterConfig, {k: v for k, v in d.get("model", {}).items() if k != "quantiles"}, "model")
         return cls(data=SeriesConfig.from_dict(data), model=ForecasterConfig.from_dict(d.get("model", {})),
                    train=build_section(TrainConfig, {**TRAIN_DEFAULTS, **d.get("train", {})}, "train"),
-                   select=build_section(SelectConfig, d.get("select", {}), "select"))
+                   select=SelectConfig.from_dict(d.get("select", {})))
 
     def validate(self) -> ForecastRunConfig:
         """Raise a one-line RnnkitError naming the first bad setting; return the config, with precision

@@ -104,7 +104,8 @@ def adaptive_lengths(n: int, data: SeriesConfig, output_len: int, season: int = 
 
 def split_points(n: int, data: SeriesConfig, output_len: int, season: int = 1,
                  name: str = "the series") -> tuple[int, int]:
-    """(train_end, fit_end) for a series of ``n`` points, or a one-line error when it is too short."""
+    """(train_end, fit_end) for a series of ``n`` points, or a one-line error when it is too short (``prepare``
+    adds the flags that would train, ``working_flags``)."""
     fit_end = n - data.holdout_points
     val_points = data.val_points(season)
     train_end = fit_end - val_points
@@ -112,9 +113,44 @@ def split_points(n: int, data: SeriesConfig, output_len: int, season: int = 1,
     if train_end < need:
         raise RnnkitError(f"--horizon {data.horizon} is too long for {name} ({n} points): one training window "
                           f"(input_len {data.input_len} + {output_len}) plus validation ({val_points}) and "
-                          f"held-out ({data.holdout_points}) tails need {need + val_points + data.holdout_points}"
-                          f"; use a shorter --horizon or --input-len, or --holdout 0 / --val-size 0")
+                          f"held-out ({data.holdout_points}) tails need {need + val_points + data.holdout_points}")
     return train_end, fit_end
+
+
+def config_problem(config: ForecastRunConfig, series: Series) -> RnnkitError | None:
+    """Why ``config`` (as the user gave it) cannot train on ``series``, or None."""
+    try:
+        filled = fill_model_config(config, series)
+        split_points(len(series), filled.data, filled.model.output_len, series.season, series.name)
+    except RnnkitError as e:
+        return e
+    return None
+
+
+def working_flags(config: ForecastRunConfig, series: Series) -> list[str]:
+    """Flags that, added to the user's, let ``config`` train on ``series``: the longest ``--horizon`` that
+    fits, ``--holdout 0 --val-size 0``, another ``--input-len`` (when one was given) and ``--no-residual``;
+    each is tried before it is suggested."""
+    data, model = config.data, config.model
+
+    def with_(data_changes: dict[str, Any] | None = None, **model_changes: Any) -> ForecastRunConfig:
+        return dataclasses.replace(config, data=dataclasses.replace(data, **(data_changes or {})),
+                                   model=dataclasses.replace(model, **model_changes))
+    options: list[tuple[str, ForecastRunConfig]] = []
+    horizon = next((h for h in range(data.horizon - 1, 0, -1) if config_problem(with_({"horizon": h}), series) is None),
+                   None)
+    if horizon is not None:
+        options.append((f"--horizon {horizon}", with_({"horizon": horizon})))
+    if data.holdout_points or data.val_size != 0:
+        options.append(("--holdout 0 --val-size 0", with_({"holdout": 0, "val_size": 0})))
+    if data.input_len is not None:  # one season (what the residual reads), else shorter than given
+        lengths = [*([series.season] if series.season > data.input_len else []), *range(data.input_len - 1, 0, -1)]
+        length = next((k for k in lengths if config_problem(with_({"input_len": k}), series) is None), None)
+        if length is not None:
+            options.append((f"--input-len {length}", with_({"input_len": length})))
+    if model.residual:
+        options.append(("--no-residual", with_(residual=False)))
+    return [flags for flags, option in options if config_problem(option, series) is None]
 
 
 def fill_model_config(config: ForecastRunConfig, series: Series) -> ForecastRunConfig:
@@ -127,7 +163,7 @@ def fill_model_config(config: ForecastRunConfig, series: Series) -> ForecastRunC
     data = adaptive_lengths(len(series), config.data, output_len, series.season, m.residual)
     if model.residual and data.input_len < series.season:
         raise RnnkitError(f"--input-len {data.input_len} is shorter than the season ({series.season}) the "
-                          f"residual forecast needs; use --input-len {series.season} or more, or --no-residual")
+                          "residual forecast needs")
     return dataclasses.replace(config, data=data, model=model)
 
 
@@ -135,6 +171,11 @@ def prepare(config: ForecastRunConfig, series: Series | None = None, scaler: Sca
             covariate_scaler: Scaler | None = None) -> PreparedSeries:
     """Load (or take) the series, split it, fit the scalers on the training part only, and scale it."""
     series = series if series is not None else load_series(config.data)
+    problem = config_problem(config, series)
+    if problem is not None:  # name the flags that would train, each tried first
+        flags = working_flags(config, series)
+        raise RnnkitError(f"{problem}; " + (f"use {', or '.join(flags)}" if flags else
+                                                    "give a longer series")) from None
     config = fill_model_config(config, series)
     train_end, fit_end = split_points(len(series), config.data, config.model.output_len, series.season, series.name)
     if scaler is None:
@@ -308,4 +349,5 @@ def load_forecaster(run_dir: str | Path, config: ForecastRunConfig, device: torc
 
 
 __all__ = ["SERIES_FILE", "Forecast", "ForecastModel", "ForecastVocab", "PreparedSeries", "fill_model_config",
-           "load_forecaster", "prepare", "split_points", "to_tensors", "validation_inputs"]
+           "load_forecaster", "prepare", "split_points", "to_tensors", "validation_inputs", "working_flags",
+           "config_problem"]

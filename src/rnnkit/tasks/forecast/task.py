@@ -73,11 +73,13 @@ def validation_loss(prepared: PreparedSeries, device: torch.device) -> Callable 
 
 @dataclass
 class ForecastData:
-    """A run's prepared data: the cut series, its training windows, and whether to calibrate the intervals."""
+    """A run's prepared data: the cut series, its training windows, whether to calibrate the intervals, and
+    the recipe as given (adaptive lengths unfilled: each validation origin's RNN run fills its own)."""
 
     series: PreparedSeries
     windows: Windows
     calibrate: bool = True
+    recipe: ForecastRunConfig | None = None
 
 
 class ForecastTask(Task):
@@ -97,6 +99,7 @@ class ForecastTask(Task):
         if options:
             raise TypeError(f"unknown option {next(iter(options))!r} for a forecast run; "
                             "it takes series= and calibrate=")
+        recipe = config
         p = prepare(config, series, *((vocab.scaler, vocab.covariate_scaler) if vocab is not None else ()))
         config, series = p.config, p.series
         windows = make_windows(p.scaled, p.scaled_covariates, config.data.input_len, config.model.output_len,
@@ -104,7 +107,7 @@ class ForecastTask(Task):
         meta = {"train_points": p.train_end, "val_points": p.fit_end - p.train_end,
                 "holdout_points": len(series) - p.fit_end, "train_windows": len(windows)}
         return Prepared(config, ForecastVocab(p.scaler, p.covariate_scaler, series.describe()), meta,
-                        data=ForecastData(p, windows, calibrate))
+                        data=ForecastData(p, windows, calibrate, recipe))
 
     def build_model(self, config: ForecastRunConfig) -> Forecaster:
         return Forecaster(config.model)
@@ -131,7 +134,7 @@ class ForecastTask(Task):
         p, m = data.series, config.model
         model = self.load_model(ctx.out, config, vocab, ctx.device)
         train = functools.partial(ctx.train_run, self)
-        rnn = RnnOrigins(p, ForecastModel(model, config, vocab), train, ctx.device, ctx.log)
+        rnn = RnnOrigins(p, data.recipe or config, ForecastModel(model, config, vocab), train, ctx.device, ctx.log)
         choice = choose(p, rnn, ctx.log)
         quantiles = data.calibrate and len(m.quantiles) >= 2 and choice.is_rnn
         scores = []
