@@ -118,6 +118,19 @@ def test_forced_ets_forecasts_as_baselines_ets_with_conformal_quantiles_and_eval
     assert table["ets"]["chosen"] and table["ets"]["MASE"] == pytest.approx(expected["MASE"])
     assert json.loads((run / "config.json").read_text())["select"]["model"] == "ets"
 
+    # rnnkit serve's /v1/forecast asks the same predictor: ETS refitted on the history it is sent
+    from fastapi.testclient import TestClient
+
+    from rnnkit.serve.app import create_app
+
+    history = list(np.linspace(10, 40, 20) + np.sin(np.arange(20)))
+    with TestClient(create_app({"ets": open_run(run)}), raise_server_exceptions=False) as client:
+        out = client.post("/v1/forecast", json=dict(model="ets", horizon=4, history=history)).json()
+        np.testing.assert_allclose(np.asarray(out["point"]), baseline_forecast("ets", np.asarray(history), 4, 1))
+        assert np.asarray(out["quantiles"]).shape == (4, 1, 3)
+        short = client.post("/v1/forecast", json=dict(model="ets", horizon=4, history=[1.0, 2.0, 3.0]))
+        assert short.status_code == 422 and "at least 8 points" in short.text
+
 
 @pytest.mark.parametrize("freq,points", [("MS", 36), ("YS", 40)])
 def test_short_series_train_with_all_defaults_and_eval_lists_every_candidate(tmp_path, capsys, freq, points):

@@ -26,6 +26,7 @@ from rnnkit.tasks.forecast.select import COMBINE_K, combine
 
 CHOICE_FILE = "selection.json"
 MAX_ERRORS = 1_000_000  # stored error values (O * H * T) a selection.json may hold
+MIN_HISTORY = 8  # points a classical choice refits on (ETS's AICc is undefined on 5)
 
 
 @dataclass
@@ -117,6 +118,9 @@ def choice_forecast(choice: ModelChoice, history: np.ndarray, horizon: int, seas
                     levels: tuple[float, ...] = ()) -> tuple[np.ndarray, np.ndarray | None]:
     """The chosen forecaster refitted on ``history`` (N, T): point forecast (H, T) and, with quantile
     ``levels``, conformal quantiles (H, T, Q) from the choice's validation errors (else None)."""
+    if len(history) < MIN_HISTORY:
+        raise RnnkitError(f"the run forecasts with {choice.choice}, which needs at least {MIN_HISTORY} points of "
+                          f"history; the series has {len(history)}: give a longer history")
     if choice.choice.startswith("combo_"):
         point = combine([member_forecast(m, history, horizon, season, rnn) for m in choice.members],
                         choice.choice.removeprefix("combo_"))
@@ -126,4 +130,4 @@ def choice_forecast(choice: ModelChoice, history: np.ndarray, horizon: int, seas
     return point, quantiles
 
 
-__all__ = ["CHOICE_FILE", "ModelChoice", "choice_forecast", "member_forecast", "ranked_members"]
+__all__ = ["CHOICE_FILE", "MIN_HISTORY", "ModelChoice", "choice_forecast", "member_forecast", "ranked_members"]
