@@ -32,8 +32,8 @@ class SelectConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SelectConfig:
-        d = dict(d)
-        if isinstance(d.get("candidates"), str):  # --set select.candidates=ets,theta
+        d = dict(d) if isinstance(d, dict) else d  # build_section names anything else
+        if isinstance(d, dict) and isinstance(d.get("candidates"), str):  # --set select.candidates=ets,theta
             d["candidates"] = [c.strip() for c in d["candidates"].split(",") if c.strip()]
         section = build_section(cls, d, "select")
         return dataclasses.replace(section, candidates=tuple(section.candidates))
