@@ -138,6 +138,8 @@ def _print_holdout(summary: dict[str, Any]) -> str | None:
     text = f"held-out MAPE {holdout['MAPE']:.2f}%, MASE {holdout['MASE']:.3f}"
     if "coverage" in holdout:
         text += f", interval coverage {holdout['coverage']:.0f}%"
+    if summary.get("model_choice"):
+        text += f" ({summary['model_choice']})"
     return text
 
 
