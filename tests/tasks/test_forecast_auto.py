@@ -62,6 +62,7 @@ def test_selection_never_peeks_at_the_held_out_tail(tmp_path, capsys):
     assert set(a["scores"]) == {"rnn", "seasonal_naive", "drift", "ets", "theta", "comb", "combo_mean",
                                 "combo_median"}
     assert a["cuts"] == [36, 42, 48] and "model selection (mean validation MASE)" in logs[0]
+    assert f"({a['choice']})" in logs[0].splitlines()[-1]  # the closing line names the forecaster
     assert a == b
     fa, fb = (open_run(r).predictor() for r in runs)
     before_a, before_b = fa.series().head(60 - HORIZON), fb.series().head(60 - HORIZON)

@@ -69,8 +69,8 @@ HELP = {
     "--calibration-windows": "with --quantiles: validation-sized windows before the holdout, each forecast by a "
                              "model trained before it, that calibrate the intervals (default 3)",
     "--model": "the forecaster the run serves: auto (the lowest rolling-origin MASE before the held-out tail among "
-               "the RNN, ets, arima, theta, comb, seasonal_naive, drift and combo_mean/combo_median of the best 3), "
-               "or one of those names",
+               "the RNN, ets, arima, theta, comb, seasonal_naive, drift, and the mean/median of the best three: "
+               "combo_mean/combo_median), or one of those names",
     "--mode": "direct (default: encoder + multi-horizon head) or autoregressive (one step, fed back)",
     "--cell": "gru, lstm, rnn_tanh, rnn_relu, or the parallel-scan mingru or minlstm",
     "--output-len": "steps one pass of the direct head predicts (default: the horizon); longer horizons roll",
