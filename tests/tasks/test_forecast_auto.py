@@ -99,8 +99,8 @@ def test_a_forced_combination_is_the_mean_of_its_members_and_selection_json_is_c
 
 
 def test_forced_ets_forecasts_as_baselines_ets_with_conformal_quantiles_and_eval_agrees(tmp_path, capsys):
-    run, _ = train_run(tmp_path, capsys, annual_csv(tmp_path), "--model", "ets", "--quantiles", "0.1,0.5,0.9",
-                       "--set", "select.candidates=drift")
+    run, log = train_run(tmp_path, capsys, annual_csv(tmp_path), "--model", "ets", "--quantiles", "0.1,0.5,0.9",
+                         "--set", "select.candidates=drift")
     sel = selection(run)
     assert sel["choice"] == "ets" and set(sel["scores"]) >= {"ets", "drift"}
     fm = open_run(run).predictor()
@@ -116,6 +116,8 @@ def test_forced_ets_forecasts_as_baselines_ets_with_conformal_quantiles_and_eval
     table = eval_table(fm, series, baselines=())  # what `rnnkit eval` prints, less the slow ARIMA baseline
     assert set(table) == {"rnnkit", *sel["scores"]}
     assert table["rnnkit"] == pytest.approx(expected)
+    # training's held-out figure (made from the selection's own ETS fit, not refitted) is the same
+    assert f"held-out MAPE {expected['MAPE']:.2f}%, MASE {expected['MASE']:.3f}" in log
     assert table["ets"]["chosen"] and table["ets"]["MASE"] == pytest.approx(expected["MASE"])
     assert json.loads((run / "config.json").read_text())["select"]["model"] == "ets"
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.tasks.forecast.choice import ModelChoice, ranked_members
+from rnnkit.tasks.forecast.choice import ModelChoice, history_key, ranked_members
 from rnnkit.tasks.forecast.config import ForecastRunConfig
 from rnnkit.tasks.forecast.model import (
     Forecast,
@@ -107,7 +107,10 @@ def choose(prepared: PreparedSeries, rnn: RnnOrigins | None, log: Callable[[str]
     # the combinations' members (select.py ranks the same way): the best COMBINE_K candidates
     members = list(getattr(selection, "members", None) or ranked_members(selection.scores, [*candidates, *extra]))
     errors = selection.errors.get(choice, np.zeros((0, horizon, history.shape[1])))
-    return ModelChoice(model, choice, members, dict(selection.scores), list(selection.cuts), errors)
+    made = ModelChoice(model, choice, members, dict(selection.scores), list(selection.cuts), errors)
+    if choice == selection.choice:  # its forecast from the whole training part is made already
+        made.fitted[history_key(history, horizon)] = selection.forecast
+    return made
 
 
 __all__ = ["ORIGIN_PATIENCE", "RnnOrigins", "choose", "origin_config"]

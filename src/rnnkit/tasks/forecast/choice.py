@@ -9,6 +9,7 @@ its errors on the validation origins (``conformal.conformal_quantiles``).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ class ModelChoice:
     scores: dict[str, float] = field(default_factory=dict)
     cuts: list[int] = field(default_factory=list)
     errors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    # not saved: forecasts (H, T) the selection already made, by ``history_key`` (the held-out forecast that
+    # ends a run refits nothing: statsmodels' ARIMA grid takes seconds a fit)
+    fitted: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_rnn(self) -> bool:
@@ -98,6 +102,11 @@ class ModelChoice:
         return cls.from_dict(ckpt.load_json(path), targets, str(path))
 
 
+def history_key(history: np.ndarray, horizon: int) -> tuple[str, int]:
+    """(sha256 of ``history`` (N, T) as float64, horizon): what a remembered forecast was made from."""
+    return hashlib.sha256(np.ascontiguousarray(history, np.float64).tobytes()).hexdigest(), int(horizon)
+
+
 def ranked_members(scores: dict[str, float], candidates: list[str]) -> list[str]:
     """The best ``COMBINE_K`` of ``candidates`` by validation score (ties by name), the members a combination
     averages; unscored candidates rank last."""
@@ -121,13 +130,15 @@ def choice_forecast(choice: ModelChoice, history: np.ndarray, horizon: int, seas
     if len(history) < MIN_HISTORY:
         raise RnnkitError(f"the run forecasts with {choice.choice}, which needs at least {MIN_HISTORY} points of "
                           f"history; the series has {len(history)}: give a longer history")
-    if choice.choice.startswith("combo_"):
+    point = choice.fitted.get(history_key(history, horizon))
+    if point is None and choice.choice.startswith("combo_"):
         point = combine([member_forecast(m, history, horizon, season, rnn) for m in choice.members],
                         choice.choice.removeprefix("combo_"))
-    else:
+    elif point is None:
         point = member_forecast(choice.choice, history, horizon, season, rnn)
     quantiles = conformal_quantiles(choice.errors, point, tuple(levels)) if levels else None
     return point, quantiles
 
 
-__all__ = ["CHOICE_FILE", "MIN_HISTORY", "ModelChoice", "choice_forecast", "member_forecast", "ranked_members"]
+__all__ = ["CHOICE_FILE", "MIN_HISTORY", "ModelChoice", "choice_forecast", "history_key", "member_forecast",
+           "ranked_members"]
