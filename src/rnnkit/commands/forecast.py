@@ -66,8 +66,9 @@ HELP = {
     "--holdout": "last points held out for 'rnnkit eval' (default: the horizon; 0 trains on everything)",
     "--val-size": "points before the holdout used for validation/early stopping (default: one season; 0 on a "
                   "series too short for one)",
-    "--calibration-windows": "with --quantiles: validation-sized windows before the holdout, each forecast by a "
-                             "model trained before it, that calibrate the intervals (default 3)",
+    "--calibration-windows": "with --quantiles and --model rnn: validation-sized windows before the holdout, each "
+                             "forecast by a model trained before it, that calibrate the intervals (default 3; "
+                             "--model auto calibrates on its validation origins)",
     "--model": "the forecaster the run serves: auto (the lowest rolling-origin MASE before the held-out tail among "
                "the RNN, ets, arima, theta, comb, seasonal_naive, drift, and the mean/median of the best three: "
                "combo_mean/combo_median), or one of those names",
