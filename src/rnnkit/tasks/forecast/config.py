@@ -9,7 +9,7 @@ from typing import Any
 
 from rnnkit.config import RunSections, TrainConfig, build_section, check_sections, raise_first
 from rnnkit.data.series import SeriesConfig
-from rnnkit.errors import finite_positive
+from rnnkit.errors import RnnkitError, finite_positive
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast.select import CANDIDATES, ORIGINS
 
@@ -62,6 +62,9 @@ class ForecastRunConfig(RunSections):
     def from_dict(cls, d: dict[str, Any]) -> ForecastRunConfig:
         """Build from nested dicts; unknown keys are one-line errors, missing ones take the task's defaults."""
         check_sections(d, ("data", "model", "train", "select"))
+        for name, table in d.items():  # a hand-edited config.json may hold anything
+            if not isinstance(table, dict):
+                raise RnnkitError(f"[{name}] must be a table of settings, got {type(table).__name__}")
         data = dict(d.get("data", {}))
         if data.get("data") == "sine":  # the demo: one period in, one period out
             data = {**SINE_DEFAULTS, **data}
