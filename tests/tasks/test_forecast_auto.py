@@ -181,3 +181,21 @@ def test_every_refusal_names_flags_that_train(tmp_path, capsys, case):
     for k, option in enumerate(options):
         code, _, err = cli(*base, *shlex.split(option), "--out", tmp_path / f"run{k}", capsys=capsys)
         assert code == 0, f"{option}: {err}"
+
+
+@pytest.mark.slow
+def test_when_the_rnn_wins_the_main_model_forecasts_with_intervals_calibrated_on_the_origins(tmp_path, capsys):
+    """On the sine the RNN beats naive and drift by far (MASE about 4 vs 6.4 after 150 steps)."""
+    run = tmp_path / "run"
+    code, _, err = cli("train", "forecast", "--data", "sine", "--max-steps", 150, "--eval-every", 50, "--seed", 3,
+                       "--no-progress", "--quantiles", "0.1,0.5,0.9", "--set", "select.candidates=seasonal_naive,drift",
+                       "--set", "select.origins=1", "--out", run, capsys=capsys)
+    assert code == 0, err
+    sel = selection(run)
+    assert sel["choice"] == "rnn" and sel["cuts"] == [1120] and sel["scores"]["rnn"] < sel["scores"]["drift"]
+    meta = json.loads((run / "config.json").read_text())["meta"]
+    assert meta["interval_calibration_points"] == 40  # the origin run's 40-step forecast, not extra refits
+    fm = open_run(run).predictor()
+    forecast, own = fm.forecast(), fm.predict_rnn(fm.series(), 40)
+    np.testing.assert_array_equal(forecast.point, own.point)
+    np.testing.assert_array_equal(forecast.quantiles, own.quantiles)
