@@ -46,6 +46,7 @@ def train_every_task(root: Path) -> dict[str, Path]:
             "train": {"batch_size": 8, "max_steps": 2, "epochs": None, "device": "cpu", "save_every": 1e9}}),
         "forecast": ForecastRunConfig.from_dict({
             "data": {"data": "airline", "horizon": 6, "input_len": 12}, "model": {"hidden_size": 8},
+            "select": {"model": "rnn"},
             "train": {"batch_size": 16, "max_steps": 2, "eval_every": 1, "save_every": 1e9, "device": "cpu"}}),
     }
     runs = {}

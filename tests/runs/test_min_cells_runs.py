@@ -57,8 +57,8 @@ def test_classify_with_a_bidirectional_minlstm(tmp_path, capsys):
 def test_forecast(cell, mode, tmp_path, capsys):
     run = tmp_path / "run"
     code, _, err = cli("train", "forecast", "--data", "airline", "--cell", cell, "--mode", mode, "--hidden-size", 8,
-                       "--batch-size", 16, "--max-steps", 20, "--eval-every", 10, "--out", run, *COMMON,
-                       capsys=capsys)
+                       "--model", "rnn", "--batch-size", 16, "--max-steps", 20, "--eval-every", 10, "--out", run,
+                       *COMMON, capsys=capsys)
     assert code == 0, err
     assert stored_cell(run) == cell
     code, out, err = cli("forecast", run, "--horizon", 6, capsys=capsys)

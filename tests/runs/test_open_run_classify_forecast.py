@@ -83,7 +83,7 @@ def test_classifier_vocab_file_keeps_its_format_and_is_checked_against_the_confi
 def forecast_run(tmp_path):
     config = ForecastRunConfig.from_dict({
         "data": {"data": "airline", "horizon": 6, "input_len": 12},
-        "model": {"hidden_size": 8, "quantiles": [0.1, 0.5, 0.9]},
+        "model": {"hidden_size": 8, "quantiles": [0.1, 0.5, 0.9]}, "select": {"model": "rnn"},
         "train": {"batch_size": 16, "max_steps": 20, "eval_every": 10, "seed": 3, "save_every": 1e9,
                   "precision": "auto"}})
     out = tmp_path / "forecast"
@@ -132,7 +132,8 @@ def test_forecaster_trains_in_fp32_when_asked_for_auto_and_checks_its_series_fil
 
 def test_forecast_options_reach_prepare(tmp_path):
     config = ForecastRunConfig.from_dict({"data": {"data": "airline", "horizon": 6, "input_len": 12},
-                                          "model": {"hidden_size": 4}, "train": {"max_steps": 2, "eval_every": 1}})
+                                          "model": {"hidden_size": 4}, "select": {"model": "rnn"},
+                                          "train": {"max_steps": 2, "eval_every": 1}})
     short = builtin_series("airline").head(60)
     summary = train("forecast", config, tmp_path / "short", series=short, **quiet)
     assert json.loads((tmp_path / "short" / ckpt.CONFIG_FILE).read_text())["meta"]["train_points"] == 60 - 6 - 6

@@ -36,7 +36,7 @@ def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tasks")
     forecast = ForecastRunConfig.from_dict({
         "data": {"data": "airline", "horizon": 6, "input_len": 12},
-        "model": {"hidden_size": 8, "quantiles": [0.1, 0.5, 0.9]},
+        "model": {"hidden_size": 8, "quantiles": [0.1, 0.5, 0.9]}, "select": {"model": "rnn"},
         "train": {"batch_size": 16, "max_steps": 4, "eval_every": 2, "seed": 3, "save_every": 1e9}})
     train("forecast", forecast, tmp / "airline", **quiet)
     train("seq2seq", tiny_run(max_steps=4, eval_every=2), tmp / "reverse", **quiet)

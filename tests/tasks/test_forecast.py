@@ -19,14 +19,15 @@ from rnnkit.tasks.forecast.baselines import baseline_forecast, forecast_metrics
 from tests.conftest import cli, one_line_error
 
 TINY_TRAIN = dict(batch_size=16, max_steps=30, eval_every=10, log_every=10, seed=3, save_every=1e9)
+# the RNN alone (--model rnn): these tests are about it; tests/tasks/test_forecast_auto.py covers --model auto
 TINY_CLI = ["--hidden-size", "8", "--batch-size", "16", "--max-steps", "30", "--eval-every", "10", "--seed", "3",
-            "--no-progress"]
+            "--no-progress", "--model", "rnn"]
 
 
 def tiny(data="airline", model=None, train=None, **series) -> ForecastRunConfig:
     """A seconds-long run: GRU(8), 30 steps of 16 windows, horizon 6 on 12 months of input."""
     return ForecastRunConfig.from_dict({"data": {"data": str(data), "horizon": 6, "input_len": 12, **series},
-                                        "model": {"hidden_size": 8, **(model or {})},
+                                        "model": {"hidden_size": 8, **(model or {})}, "select": {"model": "rnn"},
                                         "train": {**TINY_TRAIN, **(train or {})}})
 
 
@@ -95,7 +96,7 @@ def test_short_series_train_with_defaults(tmp_path, capsys, freq, points, season
     values = 100 + steps + 10 * np.sin(2 * np.pi * steps / 12) * (season > 1) + rng.normal(0, 1, points)
     path = write(tmp_path, pd.DataFrame({"date": pd.date_range("1990-01-01", periods=points, freq=freq),
                                          "y": values}), "short.csv")
-    code, _, err = cli("train", "forecast", "--data", path, *TINY_CLI, "--out",
+    code, _, err = cli("train", "forecast", "--data", path, *TINY_CLI, "--model", "auto", "--out",
                        tmp_path / "run", capsys=capsys)
     assert code == 0, err
     config = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
@@ -213,7 +214,7 @@ def test_sine_demo_learns_in_seconds(tmp_path):
     """The generated sine (period 40) scaled to unit variance: forecasting the mean scores MSE 1.0, and
     repeating the last value over the 40-step validation tail about 2.0. Below 0.01 (1% of the variance)
     the model must have learned the oscillation, not a level; 200 steps take a few seconds."""
-    config = ForecastRunConfig.from_dict({"data": {"data": "sine"},
+    config = ForecastRunConfig.from_dict({"data": {"data": "sine"}, "select": {"model": "rnn"},
                                           "train": {"max_steps": 200, "eval_every": 50, "log_every": 50,
                                                     "save_every": 1e9}})
     summary = train("forecast", config, tmp_path / "sine", show_progress=False, log=lambda *_: None)

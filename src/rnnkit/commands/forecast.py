@@ -42,6 +42,7 @@ FORECAST_FLAGS: dict[str, tuple[str, str, type]] = {
     "--val-size": ("data", "val_size", int),
     "--calibration-windows": ("data", "calibration_windows", int),
     "--id-column": ("data", "id_column", str),
+    "--model": ("select", "model", str),
     "--mode": ("model", "mode", str),
     "--cell": ("model", "cell", str),
     "--hidden-size": ("model", "hidden_size", int),
@@ -66,11 +67,15 @@ HELP = {
     "--holdout": "last points held out for 'rnnkit eval' (default: the horizon; 0 trains on everything)",
     "--val-size": "points before the holdout used for validation/early stopping (default: one season; 0 on a "
                   "series too short for one)",
-    "--calibration-windows": "with --quantiles: validation-sized windows before the holdout, each forecast by a "
-                             "model trained before it, that calibrate the intervals (default 3)",
+    "--calibration-windows": "with --quantiles and --model rnn: validation-sized windows before the holdout, each "
+                             "forecast by a model trained before it, that calibrate the intervals (default 3; "
+                             "--model auto calibrates on its validation origins)",
     "--id-column": "a long CSV of many series (rows: id, [time], value): train one global RNN across them, each "
                    "series scaled by its own level and seasonal index (the RNN only, whatever the model choice); "
                    "'rnnkit forecast RUN --id X' then forecasts series X",
+    "--model": "the forecaster the run serves: auto (the lowest rolling-origin MASE before the held-out tail among "
+               "the RNN, ets, arima, theta, comb, seasonal_naive, drift, and the mean/median of the best three: "
+               "combo_mean/combo_median), or one of those names",
     "--mode": "direct (default: encoder + multi-horizon head) or autoregressive (one step, fed back)",
     "--cell": "gru, lstm, rnn_tanh, rnn_relu, or the parallel-scan mingru or minlstm",
     "--output-len": "steps one pass of the direct head predicts (default: the horizon); longer horizons roll",
@@ -83,8 +88,10 @@ HELP = {
 
 def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._SubParsersAction) -> None:
     tf = train_tasks.add_parser("forecast", help="an RNN forecaster for a time series (CSV or built-in)",
-                                description="Train an RNN forecaster on a time series; the last --horizon points are "
-                                            "held out and scored against naive, seasonal-naive, drift, ETS and ARIMA.")
+                                description="Train an RNN forecaster on a time series and choose, by rolling-origin "
+                                            "validation (--model auto), between it, classical methods and their "
+                                            "combinations; the last --horizon points are held out and scored "
+                                            "against naive, seasonal-naive, drift, ETS and ARIMA.")
     tf.set_defaults(handler=train)
     tf.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for checkpoints and logs")
     add_override_flags(tf)
@@ -138,6 +145,8 @@ def _print_holdout(summary: dict[str, Any]) -> str | None:
     text = f"held-out MAPE {holdout['MAPE']:.2f}%, MASE {holdout['MASE']:.3f}"
     if "coverage" in holdout:
         text += f", interval coverage {holdout['coverage']:.0f}%"
+    if summary.get("model_choice"):
+        text += f" ({summary['model_choice']})"
     return text
 
 

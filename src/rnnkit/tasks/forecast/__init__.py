@@ -1,6 +1,10 @@
 """Time-series forecasting: an RNN forecaster, calibrated intervals, backtests, and classical baselines.
 
-    config.py     the run's settings and the task's training defaults
+    config.py     the run's settings and the task's training defaults; ``--model`` (``SelectConfig``)
+    select.py     rolling-origin selection among classical forecasters and their combinations
+    auto.py       ``--model``: the selection run inside the training part, with the RNN as a candidate
+    choice.py     selection.json (``ModelChoice``) and the classical/combined forecast made from it
+    conformal.py  quantiles around a selected forecast from its rolling-origin errors
     model.py      series.json (``ForecastVocab``), the series cut for training (``prepare``, ``split_points``),
                   the trained model with its scaling (``ForecastModel``, the run's predictor) and ``Forecast``
     calibrate.py  conformal widening of the quantile intervals from rolling-origin refits
@@ -17,7 +21,8 @@ Train, resume and open runs with ``rnnkit.runs`` (``train``, ``resume``, ``open_
 from rnnkit.tasks.forecast.backtest import backtest
 from rnnkit.tasks.forecast.baselines import BASELINES, METRICS, baseline_forecast, forecast_metrics
 from rnnkit.tasks.forecast.calibrate import calibrate_intervals, refit_scores, validation_scores
-from rnnkit.tasks.forecast.config import SINE_DEFAULTS, TRAIN_DEFAULTS, ForecastRunConfig
+from rnnkit.tasks.forecast.choice import CHOICE_FILE, ModelChoice
+from rnnkit.tasks.forecast.config import MODELS, SINE_DEFAULTS, TRAIN_DEFAULTS, ForecastRunConfig, SelectConfig
 from rnnkit.tasks.forecast.global_model import GlobalForecaster, PanelVocab, SeriesScale
 from rnnkit.tasks.forecast.model import (
     SERIES_FILE,
@@ -39,9 +44,9 @@ from rnnkit.tasks.forecast.report import (
 )
 from rnnkit.tasks.forecast.task import TASK, ForecastTask, make_loss_fn
 
-__all__ = ["BASELINES", "HOLDOUT_PLOT", "METRICS", "SERIES_FILE", "SINE_DEFAULTS", "TASK", "TRAIN_DEFAULTS",
-           "Forecast", "ForecastModel", "ForecastRunConfig", "ForecastTask", "ForecastVocab", "GlobalForecaster",
-           "PanelVocab", "PreparedSeries", "SeriesScale",
+__all__ = ["BASELINES", "CHOICE_FILE", "HOLDOUT_PLOT", "METRICS", "MODELS", "SERIES_FILE", "SINE_DEFAULTS", "TASK",
+           "TRAIN_DEFAULTS", "Forecast", "ForecastModel", "ForecastRunConfig", "ForecastTask", "ForecastVocab",
+           "GlobalForecaster", "ModelChoice", "PanelVocab", "PreparedSeries", "SelectConfig", "SeriesScale",
            "backtest", "baseline_forecast", "baseline_table", "calibrate_intervals", "eval_table",
            "fill_model_config", "forecast_metrics", "format_table", "holdout_forecast", "make_loss_fn",
            "plot_forecast", "prepare", "refit_scores", "split_points", "validation_scores"]

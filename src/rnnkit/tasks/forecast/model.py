@@ -25,6 +25,7 @@ from rnnkit.data.series import Scaler, Series, SeriesConfig, load_series
 from rnnkit.errors import RnnkitError, raise_first
 from rnnkit.generate import check_memory
 from rnnkit.models.forecaster import Forecaster
+from rnnkit.tasks.forecast.choice import ModelChoice, choice_forecast
 from rnnkit.tasks.forecast.config import ForecastRunConfig
 
 SERIES_FILE = "series.json"
@@ -103,7 +104,8 @@ def adaptive_lengths(n: int, data: SeriesConfig, output_len: int, season: int = 
 
 def split_points(n: int, data: SeriesConfig, output_len: int, season: int = 1,
                  name: str = "the series") -> tuple[int, int]:
-    """(train_end, fit_end) for a series of ``n`` points, or a one-line error when it is too short."""
+    """(train_end, fit_end) for a series of ``n`` points, or a one-line error when it is too short (``prepare``
+    adds the flags that would train, ``working_flags``)."""
     fit_end = n - data.holdout_points
     val_points = data.val_points(season)
     train_end = fit_end - val_points
@@ -111,9 +113,44 @@ def split_points(n: int, data: SeriesConfig, output_len: int, season: int = 1,
     if train_end < need:
         raise RnnkitError(f"--horizon {data.horizon} is too long for {name} ({n} points): one training window "
                           f"(input_len {data.input_len} + {output_len}) plus validation ({val_points}) and "
-                          f"held-out ({data.holdout_points}) tails need {need + val_points + data.holdout_points}"
-                          f"; use a shorter --horizon or --input-len, or --holdout 0 / --val-size 0")
+                          f"held-out ({data.holdout_points}) tails need {need + val_points + data.holdout_points}")
     return train_end, fit_end
+
+
+def config_problem(config: ForecastRunConfig, series: Series) -> RnnkitError | None:
+    """Why ``config`` (as the user gave it) cannot train on ``series``, or None."""
+    try:
+        filled = fill_model_config(config, series)
+        split_points(len(series), filled.data, filled.model.output_len, series.season, series.name)
+    except RnnkitError as e:
+        return e
+    return None
+
+
+def working_flags(config: ForecastRunConfig, series: Series) -> list[str]:
+    """Flags that, added to the user's, let ``config`` train on ``series``: the longest ``--horizon`` that
+    fits, ``--holdout 0 --val-size 0``, another ``--input-len`` (when one was given) and ``--no-residual``;
+    each is tried before it is suggested."""
+    data, model = config.data, config.model
+
+    def with_(data_changes: dict[str, Any] | None = None, **model_changes: Any) -> ForecastRunConfig:
+        return dataclasses.replace(config, data=dataclasses.replace(data, **(data_changes or {})),
+                                   model=dataclasses.replace(model, **model_changes))
+    options: list[tuple[str, ForecastRunConfig]] = []
+    horizon = next((h for h in range(data.horizon - 1, 0, -1) if config_problem(with_({"horizon": h}), series) is None),
+                   None)
+    if horizon is not None:
+        options.append((f"--horizon {horizon}", with_({"horizon": horizon})))
+    if data.holdout_points or data.val_size != 0:
+        options.append(("--holdout 0 --val-size 0", with_({"holdout": 0, "val_size": 0})))
+    if data.input_len is not None:  # one season (what the residual reads), else shorter than given
+        lengths = [*([series.season] if series.season > data.input_len else []), *range(data.input_len - 1, 0, -1)]
+        length = next((k for k in lengths if config_problem(with_({"input_len": k}), series) is None), None)
+        if length is not None:
+            options.append((f"--input-len {length}", with_({"input_len": length})))
+    if model.residual:
+        options.append(("--no-residual", with_(residual=False)))
+    return [flags for flags, option in options if config_problem(option, series) is None]
 
 
 def fill_model_config(config: ForecastRunConfig, series: Series) -> ForecastRunConfig:
@@ -126,7 +163,7 @@ def fill_model_config(config: ForecastRunConfig, series: Series) -> ForecastRunC
     data = adaptive_lengths(len(series), config.data, output_len, series.season, m.residual)
     if model.residual and data.input_len < series.season:
         raise RnnkitError(f"--input-len {data.input_len} is shorter than the season ({series.season}) the "
-                          f"residual forecast needs; use --input-len {series.season} or more, or --no-residual")
+                          "residual forecast needs")
     return dataclasses.replace(config, data=data, model=model)
 
 
@@ -134,6 +171,11 @@ def prepare(config: ForecastRunConfig, series: Series | None = None, scaler: Sca
             covariate_scaler: Scaler | None = None) -> PreparedSeries:
     """Load (or take) the series, split it, fit the scalers on the training part only, and scale it."""
     series = series if series is not None else load_series(config.data)
+    problem = config_problem(config, series)
+    if problem is not None:  # name the flags that would train, each tried first
+        flags = working_flags(config, series)
+        raise RnnkitError(f"{problem}; " + (f"use {', or '.join(flags)}" if flags else
+                                                    "give a longer series")) from None
     config = fill_model_config(config, series)
     train_end, fit_end = split_points(len(series), config.data, config.model.output_len, series.season, series.name)
     if scaler is None:
@@ -197,10 +239,19 @@ class Forecast:
 
 class ForecastModel:
     """A trained forecaster with its scalers (``rnnkit.runs.predictors.Forecaster``): forecasts in the
-    series' own units, after the run's own series or any other with the same columns."""
+    series' own units, after the run's own series or any other with the same columns.
 
-    def __init__(self, model: Forecaster, config: ForecastRunConfig, vocab: ForecastVocab):
-        self.model, self.config, self.vocab = model.eval(), config, vocab
+    With a ``choice`` (the run's selection.json) other than the RNN, it forecasts with the chosen classical
+    method or combination, refitted on the history it is given (``choice.choice_forecast``)."""
+
+    def __init__(self, model: Forecaster, config: ForecastRunConfig, vocab: ForecastVocab,
+                 choice: ModelChoice | None = None):
+        self.model, self.config, self.vocab, self.choice = model.eval(), config, vocab, choice
+
+    @property
+    def chosen(self) -> str:
+        """The forecaster this predictor forecasts with: rnn, a classical method or a combination."""
+        return self.choice.choice if self.choice is not None else "rnn"
 
     @property
     def scaler(self) -> Scaler:
@@ -238,16 +289,27 @@ class ForecastModel:
         return self.predict(history if history is not None else self.series(), horizon)
 
     def predict(self, series: Series, horizon: int | None = None) -> Forecast:
-        """Forecast ``horizon`` steps (default: the trained horizon) after the last point of ``series``."""
+        """Forecast ``horizon`` steps (default: the trained horizon) after the last point of ``series``, with
+        the run's chosen forecaster."""
         horizon = horizon or self.horizon
         self.check_series(series)
-        length, n = self.config.data.input_len, len(series)
         if horizon < 1:
             raise RnnkitError(f"--horizon must be >= 1, got {horizon}")
         # per step: a time stamp, covariates, and each target's point and quantiles through a few copies
         quantiles = len(self.config.model.quantiles)
         per_step = 64 + 8 * series.covariates.shape[1] + 32 * series.values.shape[1] * (2 + quantiles)
         check_memory(horizon * per_step, f"--horizon {horizon}", "forecast fewer steps")
+        if self.choice is None or self.choice.is_rnn:
+            return self.predict_rnn(series, horizon)
+        levels = tuple(self.config.model.quantiles)
+        point, bands = choice_forecast(self.choice, series.values, horizon, int(self.series_info["season"]),
+                                       lambda: self.predict_rnn(series, horizon).point, levels)
+        return Forecast(series.future_times(horizon), point, bands, levels if bands is not None else (),
+                        series.target_names)
+
+    def predict_rnn(self, series: Series, horizon: int) -> Forecast:
+        """The RNN's own forecast of ``horizon`` steps after ``series`` (whatever the run's choice)."""
+        length, n = self.config.data.input_len, len(series)
         if n < length:
             raise RnnkitError(f"the model reads {length} past points but the series has {n}; give a longer series")
         c = series.covariates.shape[1]
@@ -287,4 +349,5 @@ def load_forecaster(run_dir: str | Path, config: ForecastRunConfig, device: torc
 
 
 __all__ = ["SERIES_FILE", "Forecast", "ForecastModel", "ForecastVocab", "PreparedSeries", "fill_model_config",
-           "load_forecaster", "prepare", "split_points", "to_tensors", "validation_inputs"]
+           "load_forecaster", "prepare", "split_points", "to_tensors", "validation_inputs", "working_flags",
+           "config_problem"]

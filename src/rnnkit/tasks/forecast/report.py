@@ -12,6 +12,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.fileio import atomic_write
 from rnnkit.tasks.forecast.baselines import BASELINES, baseline_forecast, forecast_metrics
 from rnnkit.tasks.forecast.model import Forecast, ForecastModel
+from rnnkit.tasks.forecast.select import combine
 
 HOLDOUT_PLOT = "holdout.png"
 
@@ -36,27 +37,55 @@ def baseline_table(series: Series, cutoff: int, baselines: tuple[str, ...] = BAS
 
 
 def eval_table(fm: ForecastModel, series: Series,
-               baselines: tuple[str, ...] = BASELINES) -> dict[str, dict[str, float]]:
-    """Held-out metrics of the model and the baselines on the last ``holdout`` points of ``series`` (rows: models)."""
+               baselines: tuple[str, ...] = BASELINES) -> dict[str, dict[str, Any]]:
+    """Held-out metrics on the last ``holdout`` points of ``series`` (rows: models): ``rnnkit`` (the run's
+    chosen forecaster), then, when the run chose by validation, every candidate with its mean validation MASE
+    (``val_MASE``) and ``chosen`` marking the choice, then the baselines not already listed."""
     holdout = fm.config.data.holdout_points or fm.horizon
     cutoff = len(series) - holdout
     if cutoff < fm.config.data.input_len:
         raise RnnkitError(f"{len(series)} points leave too little history before the last {holdout}; "
                           f"the model reads {fm.config.data.input_len}")
-    table = {"rnnkit": holdout_forecast(fm, series, cutoff)["metrics"]}
-    table.update(baseline_table(series, cutoff, baselines))
+    table: dict[str, dict[str, Any]] = {"rnnkit": holdout_forecast(fm, series, cutoff)["metrics"]}
+    history, actual = series.values[:cutoff], series.values[cutoff:]
+    season = int(fm.series_info["season"])
+    forecasts: dict[str, Any] = {}
+
+    def forecast(name: str):
+        if name not in forecasts:
+            if name.startswith("combo_"):
+                forecasts[name] = combine([forecast(m) for m in fm.choice.members], name.removeprefix("combo_"))
+            elif name == "rnn":
+                forecasts[name] = fm.predict_rnn(series.head(cutoff), len(actual)).point
+            else:
+                forecasts[name] = baseline_forecast(name, history, len(actual), season)
+        return forecasts[name]
+
+    scores = fm.choice.scores if fm.choice is not None else {}
+    for name in sorted(scores, key=lambda n: (scores[n], n)):
+        if name.startswith("combo_") and not fm.choice.members:
+            continue
+        table[name] = {**forecast_metrics(actual, forecast(name), history, season), "val_MASE": scores[name],
+                       "chosen": name == fm.chosen}
+    for name in baselines:
+        table.setdefault(name, forecast_metrics(actual, forecast(name), history, season))
     return table
 
 
-def format_table(table: dict[str, dict[str, float]]) -> str:
-    """Models as rows, metrics as columns."""
-    columns = [c for c in ("MAE", "RMSE", "MAPE", "sMAPE", "MASE", "coverage") if any(c in r for r in table.values())]
-    width = max(len(name) for name in table) + 2
+def format_table(table: dict[str, dict[str, Any]]) -> str:
+    """Models as rows, metrics as columns; the chosen candidate's row is marked with ``*``."""
+    columns = [c for c in ("val_MASE", "MAE", "RMSE", "MAPE", "sMAPE", "MASE", "coverage")
+               if any(c in r for r in table.values())]
+    width = max(len(name) for name in table) + 4
     header = "model".ljust(width) + "".join(f"{(c + ' %' if c in ('MAPE', 'sMAPE', 'coverage') else c):>12}"
                                             for c in columns)
     lines = [header, "-" * len(header)]
     for name, row in table.items():
-        lines.append(name.ljust(width) + "".join(f"{row[c]:>12.3f}" if c in row else f"{'':>12}" for c in columns))
+        label = f"{name} *" if row.get("chosen") else name
+        lines.append(label.ljust(width) + "".join(f"{row[c]:>12.3f}" if c in row else f"{'':>12}" for c in columns))
+    if any(row.get("chosen") for row in table.values()):
+        lines.append("* the run's forecaster (rnnkit), chosen by the lowest val_MASE: mean MASE on rolling origins "
+                     "before the held-out tail")
     return "\n".join(lines)
 
 

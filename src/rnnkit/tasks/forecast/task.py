@@ -2,7 +2,8 @@
 interval calibration and the held-out forecast.
 
 A run directory is the Trainer's (config.json, last.pt, best.pt, metrics.jsonl, loss.png) plus
-``series.json`` (the scalers and the series' facts, ``ForecastVocab``) and ``holdout.png``.
+``series.json`` (the scalers and the series' facts, ``ForecastVocab``), ``selection.json`` (the forecaster
+``--model`` chose, ``ModelChoice``) and ``holdout.png``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from rnnkit import checkpoint as ckpt
 from rnnkit.data.series import Series, WindowBatcher, Windows, make_windows
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, forecast_loss
 from rnnkit.tasks.base import Context, Prepared, Task, Training
-from rnnkit.tasks.forecast.calibrate import calibrate_intervals, refit_scores, validation_scores
+from rnnkit.tasks.forecast.auto import RnnOrigins, choose
+from rnnkit.tasks.forecast.calibrate import calibrate_intervals, interval_scores, refit_scores, validation_scores
+from rnnkit.tasks.forecast.choice import ModelChoice
 from rnnkit.tasks.forecast.config import ForecastRunConfig
 from rnnkit.tasks.forecast.global_model import (
     GlobalForecaster,
@@ -80,11 +83,13 @@ def validation_loss(prepared: PreparedSeries, device: torch.device) -> Callable 
 
 @dataclass
 class ForecastData:
-    """A run's prepared data: the cut series, its training windows, and whether to calibrate the intervals."""
+    """A run's prepared data: the cut series, its training windows, whether to calibrate the intervals, and
+    the recipe as given (adaptive lengths unfilled: each validation origin's RNN run fills its own)."""
 
     series: PreparedSeries
     windows: Windows
     calibrate: bool = True
+    recipe: ForecastRunConfig | None = None
 
 
 class ForecastTask(Task):
@@ -107,6 +112,7 @@ class ForecastTask(Task):
         if config.data.id_column:  # a long CSV of many series: one global model (global_model.py)
             config, vocab, meta, data = prepare_panel(config, vocab, ctx.log)
             return Prepared(config, vocab, meta, data=data)
+        recipe = config
         p = prepare(config, series, *((vocab.scaler, vocab.covariate_scaler) if vocab is not None else ()))
         config, series = p.config, p.series
         windows = make_windows(p.scaled, p.scaled_covariates, config.data.input_len, config.model.output_len,
@@ -114,7 +120,7 @@ class ForecastTask(Task):
         meta = {"train_points": p.train_end, "val_points": p.fit_end - p.train_end,
                 "holdout_points": len(series) - p.fit_end, "train_windows": len(windows)}
         return Prepared(config, ForecastVocab(p.scaler, p.covariate_scaler, series.describe()), meta,
-                        data=ForecastData(p, windows, calibrate))
+                        data=ForecastData(p, windows, calibrate, recipe))
 
     def build_model(self, config: ForecastRunConfig) -> Forecaster:
         return Forecaster(config.model)
@@ -134,36 +140,53 @@ class ForecastTask(Task):
                         batch_generator=generator)
 
     def finish(self, prepared: Prepared, summary: dict[str, Any], ctx: Context) -> dict[str, Any] | None:
-        """With quantiles, widen the outer ones by conformal calibration (``calibrate.py``: one more run per
-        window); then forecast the held-out tail with the best weights ("holdout" in the summary, holdout.png)."""
+        """Choose the forecaster the run serves (``auto.choose``: under ``--model auto`` one more RNN run per
+        validation origin); with quantiles and the RNN chosen, widen its outer quantiles by conformal
+        calibration (``calibrate.py``: from the origins' runs, or one more run per calibration window under
+        ``--model rnn``); then forecast the held-out tail with the choice ("holdout" in the summary,
+        holdout.png)."""
         config, data, vocab = prepared.config, prepared.data, prepared.vocab
         if isinstance(data, PanelData):
             return panel_finish(prepared, summary, ctx, self.load_model)
         p, m = data.series, config.model
         model = self.load_model(ctx.out, config, vocab, ctx.device)
-        quantiles = data.calibrate and len(m.quantiles) >= 2
+        train = functools.partial(ctx.train_run, self)
+        rnn = RnnOrigins(p, data.recipe or config, ForecastModel(model, config, vocab), train, ctx.device, ctx.log)
+        choice = choose(p, rnn, ctx.log)
+        quantiles = data.calibrate and len(m.quantiles) >= 2 and choice.is_rnn
         scores = []
-        if quantiles and p.fit_end > p.train_end:
-            scores = refit_scores(p, config.data.calibration_windows, ctx.device,
-                                  functools.partial(ctx.train_run, self), ctx.log)
+        if quantiles and config.select.model == "auto":  # the origins' own RNN forecasts, when selection ran
+            scale = p.scaler.transform
+            for cut in choice.cuts:
+                lower, upper = rnn.forecasts[cut].outer_interval()  # (H, T) each
+                actual = p.series.values[cut:cut + len(lower)]
+                scores.append(interval_scores(scale(lower), scale(upper), scale(actual)))
+        elif quantiles and p.fit_end > p.train_end:
+            scores = refit_scores(p, config.data.calibration_windows, ctx.device, train, ctx.log)
         if not scores and quantiles:  # too short for refits: the validation tail alone
             tail = validation_scores(model, p, ctx.device)
             scores = [tail] if tail is not None else []
-        meta: dict[str, Any] = {}
+        meta: dict[str, Any] = {"model_choice": choice.choice}
         info = {k: v for k, v in vocab.series_info.items() if k != "interval_adjust"}
         if scores:
             adjust = calibrate_intervals(scores, m.quantiles)
-            meta = {"interval_calibration_points": sum(len(w) for w in scores), "interval_adjust": adjust}
+            meta.update(interval_calibration_points=sum(len(w) for w in scores), interval_adjust=adjust)
             info["interval_adjust"] = adjust
         vocab = ForecastVocab(vocab.scaler, vocab.covariate_scaler, info)
         ckpt.save_json(ctx.out / self.vocab_file, vocab.to_dict())  # the calibration is part of the predictor
+        choice.save(ctx.out)
+        if choice.scores:
+            ctx.log("rnnkit: model selection (mean validation MASE): " + ", ".join(
+                f"{name} {score:.3f}" + (" *" if name == choice.choice else "")
+                for name, score in sorted(choice.scores.items(), key=lambda kv: kv[1])))
         series = p.series
+        summary["model_choice"] = choice.choice
         if len(series) > p.fit_end:
-            result = holdout_forecast(ForecastModel(model, config, vocab), series, p.fit_end)
+            result = holdout_forecast(ForecastModel(model, config, vocab, choice), series, p.fit_end)
             summary["holdout"] = result["metrics"]
             plot_forecast(series.head(p.fit_end), result["forecast"], ctx.out / HOLDOUT_PLOT,
                           actual=series.values[p.fit_end:], history_points=max(3 * config.data.input_len, 60))
-        return meta or None
+        return meta
 
     # -- a trained run -------------------------------------------------------------------------------
     def model_sizes(self, vocab: ForecastVocab | PanelVocab) -> dict[str, int]:
@@ -176,7 +199,8 @@ class ForecastTask(Task):
     def predictor(self, run: Any) -> ForecastModel | GlobalForecaster:
         if isinstance(run.vocab, PanelVocab):  # a global model: forecast(horizon, history, series_id=...)
             return GlobalForecaster(run.model, run.config, run.vocab)
-        return ForecastModel(run.model, run.config, run.vocab)
+        choice = ModelChoice.load(run.path, len(run.vocab.series_info["target_names"]))
+        return ForecastModel(run.model, run.config, run.vocab, choice)
 
     def evaluate(self, run: Any, data: str | None = None) -> dict[str, dict[str, float]]:
         """Held-out metrics of the run's model and the baselines on the last ``holdout`` points of its series
