@@ -8,7 +8,7 @@ import pytest
 from rnnkit.data.series import AIR_PASSENGERS
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks.forecast.baselines import baseline_forecast
-from rnnkit.tasks.forecast.select import COMBINE_K, combine, origins_for, select_forecast
+from rnnkit.tasks.forecast.select import COMBINE_K, combine, origins_for, rank, select_forecast
 
 AIR = np.asarray(AIR_PASSENGERS, np.float64)
 
@@ -26,8 +26,9 @@ def test_the_chosen_combination_forecasts_the_combination_of_the_best_members():
     sel = select_forecast(AIR[:-12], 12, 12, candidates=("seasonal_naive", "drift", "naive"))
     assert set(sel.scores) == {"seasonal_naive", "drift", "naive", "combo_mean", "combo_median"}
     assert sel.scores[sel.choice] == min(sel.scores.values())
+    ranked = sorted(("seasonal_naive", "drift", "naive"), key=lambda m: (sel.scores[m], m))[:COMBINE_K]
+    assert sel.members == ranked
     if sel.choice.startswith("combo_"):
-        ranked = sorted(("seasonal_naive", "drift", "naive"), key=lambda m: (sel.scores[m], m))[:COMBINE_K]
         members = [baseline_forecast(m, AIR[:-12], 12, 12) for m in ranked]
         np.testing.assert_allclose(sel.forecast, combine(members, sel.choice.removeprefix("combo_")))
     else:
@@ -110,3 +111,7 @@ def test_selection_on_a_40_point_annual_series_ignores_the_held_out_tail():
     assert len(a.cuts) == 6 and a.choice == b.choice and a.scores == b.scores
     np.testing.assert_array_equal(a.forecast, b.forecast)
     assert np.isfinite(a.forecast).all() and a.errors[a.choice].shape == (6, 6, 1)
+
+
+def test_a_non_finite_score_ranks_last():
+    assert rank({"a": float("nan"), "b": 2.0, "c": float("inf"), "d": 1.0}, "abcde") == ["d", "b", "a", "c", "e"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.tasks.forecast.choice import ModelChoice, history_key, ranked_members
+from rnnkit.tasks.forecast.choice import ModelChoice, history_key
 from rnnkit.tasks.forecast.config import ForecastRunConfig
 from rnnkit.tasks.forecast.model import (
     Forecast,
@@ -104,8 +104,7 @@ def choose(prepared: PreparedSeries, rnn: RnnOrigins | None, log: Callable[[str]
     if not selection.cuts:
         log(f"rnnkit: {len(history)} points before the held-out tail leave no validation origin for horizon "
             f"{horizon}; the run serves {choice}")
-    # the combinations' members (select.py ranks the same way): the best COMBINE_K candidates
-    members = list(getattr(selection, "members", None) or ranked_members(selection.scores, [*candidates, *extra]))
+    members = list(selection.members)  # what a combination averages: the best COMBINE_K candidates
     errors = selection.errors.get(choice, np.zeros((0, horizon, history.shape[1])))
     made = ModelChoice(model, choice, members, dict(selection.scores), list(selection.cuts), errors)
     if choice == selection.choice:  # its forecast from the whole training part is made already

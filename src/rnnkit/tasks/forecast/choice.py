@@ -23,7 +23,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.tasks.forecast.baselines import baseline_forecast
 from rnnkit.tasks.forecast.config import MODELS
 from rnnkit.tasks.forecast.conformal import conformal_quantiles
-from rnnkit.tasks.forecast.select import COMBINE_K, combine
+from rnnkit.tasks.forecast.select import combine
 
 CHOICE_FILE = "selection.json"
 MAX_ERRORS = 1_000_000  # stored error values (O * H * T) a selection.json may hold
@@ -107,15 +107,6 @@ def history_key(history: np.ndarray, horizon: int) -> tuple[str, int]:
     return hashlib.sha256(np.ascontiguousarray(history, np.float64).tobytes()).hexdigest(), int(horizon)
 
 
-def ranked_members(scores: dict[str, float], candidates: list[str]) -> list[str]:
-    """The best ``COMBINE_K`` of ``candidates`` by validation score (ties by name), the members a combination
-    averages; unscored candidates rank last."""
-    def key(name: str) -> tuple[float, str]:
-        score = scores.get(name, math.inf)
-        return (score if math.isfinite(score) else math.inf, name)
-    return sorted(candidates, key=key)[:COMBINE_K]
-
-
 def member_forecast(name: str, history: np.ndarray, horizon: int, season: int,
                     rnn: Callable[[], np.ndarray]) -> np.ndarray:
     """One forecaster's forecast (H, T) after ``history`` (N, T); ``rnn()`` gives the RNN's."""
@@ -140,5 +131,4 @@ def choice_forecast(choice: ModelChoice, history: np.ndarray, horizon: int, seas
     return point, quantiles
 
 
-__all__ = ["CHOICE_FILE", "MIN_HISTORY", "ModelChoice", "choice_forecast", "history_key", "member_forecast",
-           "ranked_members"]
+__all__ = ["CHOICE_FILE", "MIN_HISTORY", "ModelChoice", "choice_forecast", "history_key", "member_forecast"]

@@ -12,7 +12,7 @@ per-origin errors are kept, for conformal intervals around whichever one wins.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,13 +56,23 @@ def origins_for(n: int, horizon: int, season: int = 1, origins: int = ORIGINS) -
 @dataclass
 class Selection:
     """The chosen candidate, every candidate's mean validation MASE, the winner's forecast (H, T), the
-    origins' cut points and every candidate's errors there, actual - forecast, each (O, H, T)."""
+    origins' cut points, every candidate's errors there, actual - forecast, each (O, H, T), and the members
+    the combinations average (the best ``COMBINE_K``; unscored candidates rank last, ties by name)."""
 
     choice: str
     scores: dict[str, float]
     forecast: np.ndarray
     cuts: list[int] = field(default_factory=list)
     errors: dict[str, np.ndarray] = field(default_factory=dict)
+    members: list[str] = field(default_factory=list)
+
+
+def rank(scores: Mapping[str, float], names: Iterable[str]) -> list[str]:
+    """``names`` best first by score; a missing or non-finite score (MASE on a constant history) ranks last."""
+    def key(name: str) -> tuple[float, str]:
+        score = scores.get(name, math.inf)
+        return (score if math.isfinite(score) else math.inf, name)
+    return sorted(names, key=key)
 
 
 def _member(name: str, history: np.ndarray, horizon: int, season: int,
@@ -90,7 +100,8 @@ def select_forecast(history: np.ndarray, horizon: int, season: int = 1, candidat
     history = history[:, None] if history.ndim == 1 else history  # (N, T)
     cuts = origins_for(len(history), horizon, season, origins)
     if not cuts:
-        return Selection("seasonal_naive", {}, baseline_forecast("seasonal_naive", history, horizon, season))
+        return Selection("seasonal_naive", {}, baseline_forecast("seasonal_naive", history, horizon, season),
+                         members=rank({}, (*candidates, *extra))[:COMBINE_K])
     per_origin = {name: [_member(name, history[:c], horizon, season, extra) for c in cuts]
                   for name in (*candidates, *extra)}
 
@@ -99,16 +110,16 @@ def select_forecast(history: np.ndarray, horizon: int, season: int = 1, candidat
                               for c, f in zip(cuts, forecasts)]))
 
     scores = {name: score(f) for name, f in per_origin.items()}
-    ranked = sorted(scores, key=lambda name: (scores[name], name))
+    ranked = rank(scores, scores)
     best = ranked[:COMBINE_K]
     for how in ("mean", "median"):  # the combination of the best k, ranked once on the same origins
         per_origin[f"combo_{how}"] = [combine([per_origin[m][i] for m in best], how) for i in range(len(cuts))]
         scores[f"combo_{how}"] = score(per_origin[f"combo_{how}"])
-    choice = min(scores, key=lambda name: (scores[name], name))
+    choice = rank(scores, scores)[0]
     errors = {name: np.stack([history[c:c + horizon] - f for c, f in zip(cuts, fs)])  # (O, H, T)
               for name, fs in per_origin.items()}
-    return Selection(choice, scores, _forecast(choice, history, horizon, season, ranked, extra), cuts, errors)
+    return Selection(choice, scores, _forecast(choice, history, horizon, season, ranked, extra), cuts, errors, best)
 
 
-__all__ = ["CANDIDATES", "COMBINE_K", "ORIGINS", "ExtraForecaster", "Selection", "combine", "origin_step",
+__all__ = ["CANDIDATES", "COMBINE_K", "ORIGINS", "ExtraForecaster", "Selection", "combine", "rank", "origin_step",
            "origins_for", "select_forecast"]
