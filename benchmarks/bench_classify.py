@@ -102,10 +102,11 @@ def nbsvm_baseline(texts: list[str], labels: np.ndarray, test_idx: np.ndarray, a
     return float((pred == labels[test_idx]).mean()), time.perf_counter() - start
 
 
-def row(name: str, acc: np.ndarray, secs: float, bold: bool = False) -> str:
+def row(name: str, acc: np.ndarray, secs: float | None, bold: bool = False) -> str:
+    """A table row; ``secs`` None for a part timed only within the whole."""
     b = "**" if bold else ""
-    return (f"| {b}{name}{b} | {b}{acc.mean():.2f}{b} | {spread(acc):.2f} | {acc.min():.2f} | {acc.max():.2f} | "
-            f"{secs:.1f} s |")
+    when = "(in the above)" if secs is None else f"{secs:.1f} s"
+    return f"| {b}{name}{b} | {b}{acc.mean():.2f}{b} | {spread(acc):.2f} | {acc.min():.2f} | {acc.max():.2f} | {when} |"
 
 
 def cross_validate(title: str, sources: list[str], values: dict, args: argparse.Namespace,
@@ -143,8 +144,8 @@ def cross_validate(title: str, sources: list[str], values: dict, args: argparse.
     print("|---|---:|---:|---:|---:|---:|")
     print(row(f"rnnkit default classifier ({config.wide.weight:g} wide + {1 - config.wide.weight:g} recurrent), "
               "from scratch", ours_a, float(np.mean(secs)), bold=True))
-    print(row("  its recurrent part alone", np.array(deep), float("nan")))
-    print(row("  its wide part alone", np.array(wide), float("nan")))
+    print(row("  its recurrent part alone", np.array(deep), None))
+    print(row("  its wide part alone", np.array(wide), None))
     figures = {}
     for name, results in base.items():
         figures[name] = np.array([a for a, _ in results]) * 100

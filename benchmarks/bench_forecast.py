@@ -17,6 +17,7 @@
 
     .venv/bin/python benchmarks/bench_forecast.py --seeds 5
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_forecast.py --panel --json panel.json
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_forecast.py --panel --runs   # the trained default runs
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from bench_cells import cpu_line  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
-from rnnkit.data.series import AIR_PASSENGERS, builtin_series
-from rnnkit.runs import train
-from rnnkit.tasks.forecast import ForecastRunConfig, backtest, baseline_table
+from rnnkit.data.series import AIR_PASSENGERS, Series, builtin_series
+from rnnkit.runs import open_run, train
+from rnnkit.tasks.forecast import CHOICE_FILE, ForecastRunConfig, backtest, baseline_table
 from rnnkit.tasks.forecast.baselines import baseline_forecast, forecast_metrics
 from rnnkit.tasks.forecast.conformal import conformal_quantiles
 from rnnkit.tasks.forecast.conformal import coverage as band_coverage
@@ -166,27 +168,55 @@ def panel_series() -> list[PanelSeries]:
     return out + _generated(np.random.default_rng(PANEL_SEED))
 
 
+def selected(s: PanelSeries, extra: Callable[[int], Mapping[str, ExtraForecaster]] | None
+             ) -> tuple[str, np.ndarray, np.ndarray]:
+    """The library's selection among the classical candidates (and ``extra``) on the training part: its
+    choice, forecast (H, 1) and conformal 80% band (H, 1, 2)."""
+    h = s.horizon
+    sel = select_forecast(s.values[:-h, None], h, s.season, extra=extra(s.season) if extra else None)
+    band = conformal_quantiles(sel.errors.get(sel.choice, np.zeros((0, h, 1))), sel.forecast, (0.1, 0.9))
+    return sel.choice, sel.forecast, band
+
+
+def trained(s: PanelSeries) -> tuple[str, np.ndarray, np.ndarray]:
+    """``rnnkit train forecast``'s default run (``--model auto``: the RNN scored beside the classical
+    candidates on the rolling origins) with 80% quantiles, the last horizon held out: its choice, held-out
+    forecast (H, 1) and band (H, 1, 2)."""
+    h = s.horizon
+    full = Series(pd.Index(np.arange(len(s.values)), dtype=np.int64), s.values[:, None], np.zeros((len(s.values), 0)),
+                  ("y",), season=s.season, name=s.name)
+    config = ForecastRunConfig.from_dict({"data": {"horizon": h, "holdout": h, "season": s.season},
+                                          "model": {"quantiles": "0.1,0.5,0.9"}})
+    with tempfile.TemporaryDirectory() as run:
+        train("forecast", config, Path(run), show_progress=False, log=lambda *_: None, series=full)
+        result = open_run(run).predictor()
+        forecast = result.predict(full.head(len(full) - h), h)
+        choice = json.loads((Path(run) / CHOICE_FILE).read_text())["choice"]
+    lower, upper = forecast.outer_interval()
+    return choice, forecast.point, np.stack([lower, upper], axis=-1)
+
+
 def run_panel(series: list[PanelSeries], extra: Callable[[int], Mapping[str, ExtraForecaster]] | None = None,
-              log: Callable[[str], None] = print) -> list[dict]:
+              log: Callable[[str], None] = print, runs: bool = False) -> list[dict]:
     """One row per series: each method's MASE and sMAPE on the held-out tail, the default's choice and its
-    80% interval coverage. Selection sees only the training part."""
+    80% interval coverage. Selection sees only the training part. ``runs``: the default is a trained
+    ``train forecast`` run (``trained``), else the library's selection (``selected``)."""
     rows = []
     for s in series:
         start = time.perf_counter()
         h = s.horizon
         history, actual = s.values[:-h, None], s.values[-h:, None]  # (N, 1), (H, 1)
-        sel = select_forecast(history, h, s.season, extra=extra(s.season) if extra else None)
-        forecasts = {"rnnkit": sel.forecast, **{m: baseline_forecast(m, history, h, s.season) for m in CLASSICAL}}
+        choice, default, band = trained(s) if runs else selected(s, extra)
+        forecasts = {"rnnkit": default, **{m: baseline_forecast(m, history, h, s.season) for m in CLASSICAL}}
         metrics = {m: forecast_metrics(actual, f, history, s.season) for m, f in forecasts.items()}
-        band = conformal_quantiles(sel.errors.get(sel.choice, np.zeros((0, h, 1))), sel.forecast, (0.1, 0.9))
         best = min(metrics[m]["MASE"] for m in STRONG)
         rows.append({"series": s.name, "season": s.season, "points": len(s.values), "horizon": h, "source": s.source,
-                     "choice": sel.choice, "MASE": {m: v["MASE"] for m, v in metrics.items()},
+                     "choice": choice, "MASE": {m: v["MASE"] for m, v in metrics.items()},
                      "sMAPE": {m: v["sMAPE"] for m, v in metrics.items()},
                      "ratio_to_best": metrics["rnnkit"]["MASE"] / best,
                      "coverage80": band_coverage(band[:, :, 0], band[:, :, 1], actual),
                      "seconds": time.perf_counter() - start})
-        log(f"  {s.name}: {sel.choice}, MASE {metrics['rnnkit']['MASE']:.3f}, ratio to best "
+        log(f"  {s.name}: {choice}, MASE {metrics['rnnkit']['MASE']:.3f}, ratio to best "
             f"{rows[-1]['ratio_to_best']:.3f} ({rows[-1]['seconds']:.1f}s)")
     return rows
 
@@ -232,11 +262,12 @@ def load_extra(spec: str) -> Callable[[int], Mapping[str, ExtraForecaster]]:
     return getattr(importlib.import_module(module), attr or "extra_forecasters")
 
 
-def panel(json_path: str | None, extra_spec: str | None) -> None:
+def panel(json_path: str | None, extra_spec: str | None, runs: bool = False) -> None:
     series = panel_series()
-    print(f"\n## panel: {len(series)} series, last horizon held out; cpu: {cpu_line()}")
+    what = "trained default runs (--model auto, RNN included)" if runs else "the library's selection"
+    print(f"\n## panel: {len(series)} series, last horizon held out, rnnkit = {what}; cpu: {cpu_line()}")
     start = time.perf_counter()
-    rows = run_panel(series, load_extra(extra_spec) if extra_spec else None)
+    rows = run_panel(series, load_extra(extra_spec) if extra_spec else None, runs=runs)
     summary = panel_summary(rows)
     print_panel(rows, summary)
     print(f"panel time: {time.perf_counter() - start:.0f}s")
@@ -251,10 +282,12 @@ def main() -> None:
     parser.add_argument("--panel", action="store_true", help="only the classical panel (see 4. above)")
     parser.add_argument("--json", help="with --panel: write the per-series table here")
     parser.add_argument("--extra", help="with --panel: module:factory of extra forecasters (the RNN)")
+    parser.add_argument("--runs", action="store_true",
+                        help="with --panel: rnnkit = a default `train forecast` run per series (RNN included; slow)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.panel:
-        panel(args.json, args.extra)
+        panel(args.json, args.extra, args.runs)
         return
     seeds = list(range(1, args.seeds + 1))
     parts = args.parts.split(",")
