@@ -201,3 +201,14 @@ def test_when_the_rnn_wins_the_main_model_forecasts_with_intervals_calibrated_on
     forecast, own = fm.forecast(), fm.predict_rnn(fm.series(), 40)
     np.testing.assert_array_equal(forecast.point, own.point)
     np.testing.assert_array_equal(forecast.quantiles, own.quantiles)
+
+
+def test_where_the_rnn_fits_only_the_latest_origins_every_candidate_is_scored_on_those(tmp_path, capsys):
+    """--input-len 30 on 54 points before the held-out tail: an RNN needs 30 + 6 + a 6-point validation tail, so
+    the earliest origins are too short for it; selection keeps the RNN and scores everyone on the latest ones."""
+    run, err = train_run(tmp_path, capsys, annual_csv(tmp_path), *CHEAP, "--input-len", "30")
+    sel = selection(run)
+    every = origins_for(60 - HORIZON, HORIZON)
+    assert "rnn" in sel["scores"] and 2 <= len(sel["cuts"]) < len(every)
+    assert sel["cuts"] == every[-len(sel["cuts"]):] and min(sel["cuts"]) >= 30 + HORIZON + HORIZON
+    assert f"on the {len(sel['cuts'])} latest of {len(every)} validation origins" in err

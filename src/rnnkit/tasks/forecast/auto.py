@@ -34,6 +34,9 @@ from rnnkit.tasks.forecast.select import CANDIDATES, origins_for, select_forecas
 # its best.pt is the same unless a better one would come that late, and on air passengers (best at step 80 of
 # 600) it roughly halves the cost of scoring the RNN.
 ORIGIN_PATIENCE = 10
+# Where the RNN's recipe does not fit the history before the earliest origins, every candidate is scored on the
+# latest origins it fits (one set of origins for all, so the scores compare), as long as there are this many.
+MIN_RNN_ORIGINS = 2
 
 
 def origin_config(config: ForecastRunConfig) -> ForecastRunConfig:
@@ -90,16 +93,24 @@ def choose(prepared: PreparedSeries, rnn: RnnOrigins | None, log: Callable[[str]
     if model == "rnn":
         return ModelChoice("rnn", "rnn")
     history = series.values[:prepared.fit_end]  # (N, T): the held-out tail is cut off here
-    cuts = origins_for(len(history), horizon, season, config.select.origins)
+    origins = config.select.origins
+    cuts = origins_for(len(history), horizon, season, origins)
     extra = {}
     if model == "auto" and rnn is not None:
-        if rnn.fits(cuts):
+        fitting = 0  # how many of the latest origins (cuts ascend) the RNN's recipe fits
+        while fitting < len(cuts) and rnn.fits([cuts[-1 - fitting]]):
+            fitting += 1
+        if fitting >= MIN_RNN_ORIGINS:
             extra["rnn"] = rnn
+            if fitting < len(cuts):
+                log(f"rnnkit: model selection scores every candidate on the {fitting} latest of {len(cuts)} "
+                    "validation origins: the history before the earlier ones is too short for the RNN's recipe")
+                origins = fitting
         else:
-            log("rnnkit: model selection leaves the RNN out: the history before the first validation origin "
-                "is too short for its recipe")
+            log(f"rnnkit: model selection leaves the RNN out: the history before all but {fitting} of the "
+                f"{len(cuts)} validation origins is too short for its recipe")
     candidates = tuple(dict.fromkeys((*config.select.candidates, *([model] if model in CANDIDATES else []))))
-    selection = select_forecast(history, horizon, season, candidates, config.select.origins, extra)
+    selection = select_forecast(history, horizon, season, candidates, origins, extra)
     choice = selection.choice if model == "auto" else model
     if not selection.cuts:
         log(f"rnnkit: {len(history)} points before the held-out tail leave no validation origin for horizon "
@@ -112,4 +123,4 @@ def choose(prepared: PreparedSeries, rnn: RnnOrigins | None, log: Callable[[str]
     return made
 
 
-__all__ = ["ORIGIN_PATIENCE", "RnnOrigins", "choose", "origin_config"]
+__all__ = ["MIN_RNN_ORIGINS", "ORIGIN_PATIENCE", "RnnOrigins", "choose", "origin_config"]
