@@ -35,7 +35,8 @@ from rnnkit.tasks.forecast.select import CANDIDATES, origins_for, select_forecas
 # 600) it roughly halves the cost of scoring the RNN.
 ORIGIN_PATIENCE = 10
 # Where the RNN's recipe does not fit the history before the earliest origins, every candidate is scored on the
-# latest origins it fits (one set of origins for all, so the scores compare), as long as there are this many.
+# latest origins it fits (one set of origins for all, so the scores compare), as long as there are this many
+# (or it fits them all: a run may ask for one origin).
 MIN_RNN_ORIGINS = 2
 
 
@@ -100,7 +101,7 @@ def choose(prepared: PreparedSeries, rnn: RnnOrigins | None, log: Callable[[str]
         fitting = 0  # how many of the latest origins (cuts ascend) the RNN's recipe fits
         while fitting < len(cuts) and rnn.fits([cuts[-1 - fitting]]):
             fitting += 1
-        if fitting >= MIN_RNN_ORIGINS:
+        if fitting and (fitting == len(cuts) or fitting >= MIN_RNN_ORIGINS):
             extra["rnn"] = rnn
             if fitting < len(cuts):
                 log(f"rnnkit: model selection scores every candidate on the {fitting} latest of {len(cuts)} "
