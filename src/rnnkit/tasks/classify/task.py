@@ -1,6 +1,6 @@
 """``rnnkit train classify`` as a task: data, model, loss and validation for the one run lifecycle.
 
-The classifier is two parts whose class probabilities are averaged (``wide.weight``, default 0.8 wide): the
+The classifier is two parts whose class probabilities are averaged (the wide part's share: ``wide.weight``): the
 recurrent classifier the Trainer trains, and a wide part (``rnnkit.models.wide``: NB-weighted logistic regression
 on binary word and character n-grams) fitted on the same training split before it. A run directory is the
 Trainer's (config.json, last.pt, best.pt, metrics.jsonl, loss.png) plus ``vocab.json`` (the word or character

@@ -11,8 +11,9 @@ from rnnkit.data.series import Series
 from rnnkit.errors import RnnkitError
 from rnnkit.fileio import atomic_write
 from rnnkit.tasks.forecast.baselines import BASELINES, baseline_forecast, forecast_metrics
+from rnnkit.tasks.forecast.choice import member_forecast
 from rnnkit.tasks.forecast.model import Forecast, ForecastModel
-from rnnkit.tasks.forecast.select import combine
+from rnnkit.tasks.forecast.select import combine, rank
 
 HOLDOUT_PLOT = "holdout.png"
 
@@ -51,18 +52,17 @@ def eval_table(fm: ForecastModel, series: Series,
     season = int(fm.series_info["season"])
     forecasts: dict[str, Any] = {}
 
-    def forecast(name: str):
+    def forecast(name: str):  # each member fitted once, shared by the combinations
         if name not in forecasts:
             if name.startswith("combo_"):
                 forecasts[name] = combine([forecast(m) for m in fm.choice.members], name.removeprefix("combo_"))
-            elif name == "rnn":
-                forecasts[name] = fm.predict_rnn(series.head(cutoff), len(actual)).point
             else:
-                forecasts[name] = baseline_forecast(name, history, len(actual), season)
+                forecasts[name] = member_forecast(name, history, len(actual), season,
+                                                  lambda: fm.predict_rnn(series.head(cutoff), len(actual)).point)
         return forecasts[name]
 
     scores = fm.choice.scores if fm.choice is not None else {}
-    for name in sorted(scores, key=lambda n: (scores[n], n)):
+    for name in rank(scores, scores):
         if name.startswith("combo_") and not fm.choice.members:
             continue
         table[name] = {**forecast_metrics(actual, forecast(name), history, season), "val_MASE": scores[name],
