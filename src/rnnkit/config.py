@@ -56,6 +56,7 @@ class TrainConfig:
     eval_every: int = 200
     eval_tokens: int | None = None  # None: the whole validation split
     patience: int | None = None  # stop after this many validations without a new best (None: never)
+    ema: float = 0.0  # decay of an exponential moving average of the weights, validated and saved as best (0: off)
     save_every: float = 60.0  # seconds between checkpoints of last.pt
     device: str = "auto"
     precision: str = "auto"
@@ -74,6 +75,7 @@ class TrainConfig:
             (t.epochs is None or t.epochs > 0, f"--epochs must be > 0, got {t.epochs}"),
             (t.time is None or t.time > 0, f"--time must be > 0, got {t.time}"),
             (t.patience is None or t.patience >= 1, f"--patience must be >= 1, got {t.patience}"),
+            (0 <= t.ema < 1, f"--ema must be a decay in [0, 1) (e.g. 0.999; 0 turns it off), got {t.ema}"),
             (t.warmup_steps >= 0, f"--warmup-steps must be >= 0, got {t.warmup_steps}"),
             (t.eval_every >= 1, f"--eval-every must be >= 1, got {t.eval_every}"),
             (t.eval_tokens is None or t.eval_tokens >= 1, f"--eval-tokens must be >= 1, got {t.eval_tokens}"),

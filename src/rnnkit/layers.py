@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.cells import PARALLEL_CELLS, check_cell_kind, step_function
@@ -33,7 +33,8 @@ BACKENDS = ("auto", "fused", "explicit")
 SHORT_INFERENCE_STEPS = 32  # "auto" runs our cells for inference on sequences up to this long on the CPU
 
 
-def recurrent_checks(hidden_size: int, num_layers: int, dropout: float, flags: bool = True) -> list[tuple[bool, str]]:
+def recurrent_checks(hidden_size: int, num_layers: int, dropout: float, flags: bool = True, cell: str = "lstm",
+                     weight_drop: float = 0.0) -> list[tuple[bool, str]]:
     """The settings every recurrent backbone shares, as (ok, message) checks for ``raise_first``.
 
     Model configs list these beside their own checks (messages name the command-line ``flags``), and
@@ -42,15 +43,22 @@ def recurrent_checks(hidden_size: int, num_layers: int, dropout: float, flags: b
     def positive(value: object) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
+    has_hh = cell not in PARALLEL_CELLS
     if flags:
         return [(positive(hidden_size), f"--hidden-size must be >= 1, got {hidden_size}"),
                 (positive(num_layers), f"--num-layers must be >= 1, got {num_layers}"),
                 (not positive(num_layers) or num_layers <= MAX_LAYERS,
                  f"--num-layers must be at most {MAX_LAYERS}, got {num_layers}"),
-                (0 <= dropout < 1, f"--dropout must be in [0, 1), got {dropout}")]
+                (0 <= dropout < 1, f"--dropout must be in [0, 1), got {dropout}"),
+                (0 <= weight_drop < 1, f"--weight-drop must be in [0, 1), got {weight_drop}"),
+                (has_hh or weight_drop == 0, f"--weight-drop needs an lstm, gru or rnn cell ({cell} has no "
+                                             "hidden-to-hidden weights); drop --weight-drop or change --cell")]
     return [(positive(hidden_size), f"Recurrent needs hidden_size to be a positive integer, got {hidden_size!r}"),
             (positive(num_layers), f"Recurrent needs num_layers to be a positive integer, got {num_layers!r}"),
-            (0 <= dropout < 1, f"Recurrent needs 0 <= dropout < 1, got {dropout}")]
+            (0 <= dropout < 1, f"Recurrent needs 0 <= dropout < 1, got {dropout}"),
+            (0 <= weight_drop < 1, f"Recurrent needs 0 <= weight_drop < 1, got {weight_drop}"),
+            (has_hh or weight_drop == 0, f"Recurrent({cell}) has no hidden-to-hidden weights to drop; "
+                                         "pass weight_drop=0")]
 
 
 def _bf16_autocast_on_cpu() -> bool:
@@ -79,6 +87,11 @@ class Recurrent(nn.Module):
     cell : {"rnn_tanh", "rnn_relu", "lstm", "gru", "mingru", "minlstm"}
     input_size, hidden_size, num_layers : sizes (I, H, L)
     dropout : dropout on the outputs of every layer but the last (training only)
+    locked_dropout : draw that dropout's mask once per sequence and keep it for every time step
+        (variational dropout, Gal & Ghahramani 2016; AWD-LSTM's "locked" dropout) instead of per element
+    weight_drop : DropConnect on the hidden-to-hidden weights (AWD-LSTM's weight drop, Merity et al. 2017):
+        during training each call multiplies every ``weight_hh`` by one fresh dropout mask, so all time
+        steps of the batch share the dropped matrix and the fast paths keep their shapes. rnn/lstm/gru only
     bidirectional : run a second direction right-to-left (D = 2)
     backend : "fused" (torch kernels), "explicit" (rnnkit cells in a time loop) or "auto" (the
         default): fused, except that on the CPU single time steps and short inference calls run
@@ -106,14 +119,16 @@ class Recurrent(nn.Module):
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  dropout: float = 0.0, bidirectional: bool = False, backend: str = "auto",
-                 bias: bool = True):
+                 bias: bool = True, locked_dropout: bool = False, weight_drop: float = 0.0):
         super().__init__()
         self.cell = check_cell_kind(cell)
         if not isinstance(input_size, int) or input_size < 1:
             raise RnnkitError(f"Recurrent needs input_size to be a positive integer, got {input_size!r}")
-        raise_first(recurrent_checks(hidden_size, num_layers, dropout, flags=False))
+        raise_first(recurrent_checks(hidden_size, num_layers, dropout, flags=False, cell=cell,
+                                     weight_drop=weight_drop))
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.dropout, self.bidirectional = dropout, bidirectional
+        self.locked_dropout, self.weight_drop = locked_dropout, weight_drop
         self.num_directions = 2 if bidirectional else 1
         if cell in PARALLEL_CELLS:
             self._build_parallel(PARALLEL_CELLS[cell], bias)
@@ -165,11 +180,38 @@ class Recurrent(nn.Module):
             stepwise = self._backend == "explicit" or (self._backend == "auto" and x.shape[1] == 1)
             return self._forward_parallel_cells(x, state, lengths, stepwise)
         backend = self._backend if self._backend != "auto" else self._auto_backend(x, lengths)
+        dropped = self._dropped_weights()
+        if backend == "fast":
+            return self._forward_fast(x, state, dropped)
+        if backend == "fused" and (dropped or self._locked_between()):
+            # regularised: layer by layer through torch's kernels (packed inputs step through our cells)
+            backend = "by_layer" if lengths is None else "explicit"
         if backend == "fused":
             return self._forward_fused(x, state, lengths)
-        if backend == "fast":
-            return self._forward_fast(x, state)
-        return self._forward_explicit(x, state, lengths)
+        if backend == "by_layer":
+            return self._forward_by_layer(x, state, dropped)
+        return self._forward_explicit(x, state, lengths, dropped)
+
+    # -- regularisation (training only) --------------------------------------------------------
+    def _dropped_weights(self) -> dict[str, Tensor]:
+        """``weight_hh_*`` name -> that matrix times one fresh dropout mask (DropConnect); {} when off."""
+        if not (self.training and self.weight_drop > 0):
+            return {}
+        return {name: dropout(w, self.weight_drop, True) for name, w in self.rnn.named_parameters()
+                if name.startswith("weight_hh")}
+
+    def _locked_between(self) -> bool:
+        """Whether the between-layer dropout is locked (one mask per sequence) and active."""
+        return self.locked_dropout and self.training and self.dropout > 0 and self.num_layers > 1
+
+    def _between_layers(self, out: Tensor, time_dim: int = 1) -> Tensor:
+        """The dropout on a lower layer's outputs (B, T, F): locked or per element."""
+        if self.locked_dropout:
+            return locked_dropout(out, self.dropout, self.training, time_dim)
+        return dropout(out, self.dropout, self.training)
+
+    def _weight(self, name: str, dropped: dict[str, Tensor]) -> Tensor | None:
+        return dropped[name] if name in dropped else getattr(self.rnn, name, None)
 
     def _auto_backend(self, x: Tensor, lengths: Tensor | None) -> str:
         if x.device.type != "cpu":
@@ -183,17 +225,17 @@ class Recurrent(nn.Module):
             return "fast"  # oneDNN's bf16 LSTM backward is slow (bench_lstm_kernels.py)
         return "fused"
 
-    def _forward_fast(self, x: Tensor, state: State | None):
+    def _forward_fast(self, x: Tensor, state: State | None, dropped: dict[str, Tensor]):
         from rnnkit.engine.fast_lstm import fast_lstm
 
-        weights = [tuple(getattr(self.rnn, f"{kind}_l{k}", None)
+        weights = [tuple(self._weight(f"{kind}_l{k}", dropped)
                          for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                    for k in range(self.num_layers)]
         # bf16 outputs under bf16 autocast, as the fused nn.LSTM gives: they are bf16 values already, and
         # the next layer (autocast) would only narrow an fp32 copy again.
         out_dtype = torch.bfloat16 if _bf16_autocast_on_cpu() else None
         out, (h, c) = fast_lstm(x.float(), weights, state, dropout=self.dropout, training=self.training,
-                                out_dtype=out_dtype)
+                                out_dtype=out_dtype, locked=self.locked_dropout)
         return out, (h, c)
 
     # -- checks ------------------------------------------------------------------------------
@@ -234,8 +276,29 @@ class Recurrent(nn.Module):
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])  # (B, T, D*H)
         return out, final
 
+    def _forward_by_layer(self, x: Tensor, state: State | None, dropped: dict[str, Tensor]):
+        """torch's fused kernels one layer at a time, with dropped weights and our between-layer dropout."""
+        run = {"lstm": _VF.lstm, "gru": _VF.gru, "rnn_tanh": _VF.rnn_tanh, "rnn_relu": _VF.rnn_relu}[self.cell]
+        names = self.rnn._flat_weights_names  # per layer and direction: w_ih, w_hh[, b_ih, b_hh]
+        per_layer, D, is_lstm = len(names) // self.num_layers, self.num_directions, self.cell == "lstm"
+        if state is None:
+            state = self.init_state(x.shape[0], x.device, x.dtype)
+        finals: list[tuple[Tensor, ...]] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            params = [self._weight(n, dropped) for n in names[layer * per_layer : (layer + 1) * per_layer]]
+            rows = slice(layer * D, (layer + 1) * D)
+            hx = (state[0][rows], state[1][rows]) if is_lstm else state[rows]
+            out, *final = run(layer_input, hx, params, self.rnn.bias, 1, 0.0, self.training, self.bidirectional,
+                              True)
+            finals.append(tuple(final))
+            layer_input = self._between_layers(out) if layer < self.num_layers - 1 and self.dropout > 0 else out
+        h_n = torch.cat([f[0] for f in finals])  # (L*D, B, H)
+        return layer_input, ((h_n, torch.cat([f[1] for f in finals])) if is_lstm else h_n)
+
     # -- explicit: rnnkit cells in a time loop -------------------------------------------------
-    def _forward_explicit(self, x: Tensor, state: State | None, lengths: Tensor | None):
+    def _forward_explicit(self, x: Tensor, state: State | None, lengths: Tensor | None,
+                          dropped: dict[str, Tensor] | None = None):
         batch, steps = x.shape[0], x.shape[1]
         is_lstm = self.cell == "lstm"
         if state is None:
@@ -256,7 +319,7 @@ class Recurrent(nn.Module):
                 k = layer * self.num_directions + direction
                 suffix = f"l{layer}" + ("_reverse" if direction else "")
                 w_ih = getattr(self.rnn, f"weight_ih_{suffix}")
-                w_hh = getattr(self.rnn, f"weight_hh_{suffix}")
+                w_hh = self._weight(f"weight_hh_{suffix}", dropped or {})
                 b_ih = getattr(self.rnn, f"bias_ih_{suffix}", None)
                 b_hh = getattr(self.rnn, f"bias_hh_{suffix}", None)
                 x_proj = F.linear(layer_input, w_ih, b_ih)  # (B, T, G*H), all steps at once
@@ -283,7 +346,8 @@ class Recurrent(nn.Module):
                 final_c.append(c)
             layer_output = torch.cat(direction_outputs, dim=-1)  # (B, T, D*H)
             if layer < self.num_layers - 1 and self.dropout > 0:
-                layer_output = F.dropout(layer_output, self.dropout, self.training)
+                layer_output = (self._between_layers(layer_output) if self.locked_dropout
+                                else F.dropout(layer_output, self.dropout, self.training))
             layer_input = layer_output
         h_n = torch.stack(final_h)  # (L*D, B, H)
         if is_lstm:
@@ -311,7 +375,7 @@ class Recurrent(nn.Module):
                 finals.append(final)
             out = directions[0] if len(directions) == 1 else torch.cat(directions, dim=-1)  # (B, T, D*H)
             if layer < self.num_layers - 1 and self.dropout > 0:
-                out = dropout(out, self.dropout, self.training)
+                out = self._between_layers(out)
             if layer > 0:
                 out = out + layer_input.to(out.dtype)  # residual
             if mask is not None:
@@ -372,6 +436,15 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
 
         return fast_dropout(x, p, training)
     return F.dropout(x, p, training)
+
+
+def locked_dropout(x: Tensor, p: float, training: bool, time_dim: int = 1) -> Tensor:
+    """Variational ("locked") dropout: one mask per sequence, the same at every step along ``time_dim``."""
+    if not training or p == 0.0:
+        return x
+    shape = list(x.shape)
+    shape[time_dim] = 1
+    return x * dropout(x.new_ones(shape), p, True)
 
 
 def map_state(state: State, fn) -> State:

@@ -24,6 +24,7 @@ TRAIN_FLAGS: dict[str, tuple[str, str, type]] = {
     "--epochs": ("train", "epochs", float),
     "--eval-every": ("train", "eval_every", int),
     "--patience": ("train", "patience", int),
+    "--ema": ("train", "ema", float),
     "--save-every": ("train", "save_every", float),
     "--device": ("train", "device", str),
     "--precision": ("train", "precision", str),
@@ -42,6 +43,8 @@ TRAIN_HELP = {
     "--precision": "auto (bf16 where the CPU/GPU has it), fp32, bf16 or fp16",
     "--device": "auto, cpu or cuda",
     "--patience": "stop after this many validations without a new best",
+    "--ema": "validate and keep as best.pt an exponential moving average of the weights with this decay per "
+             "step (e.g. 0.999; 0 = off)",
     "--cell": "lstm, gru, rnn_tanh, rnn_relu, or the parallel-scan mingru or minlstm",
     "--backend": "auto (fused, or rnnkit's bf16 CPU path when training under bf16), fused or explicit",
 }

@@ -34,6 +34,8 @@ LM_FLAGS: dict[str, tuple[str, str, type]] = {
     "--embeddings": ("data", "embeddings", str),
     "--model": ("model", "model", str),
     "--context": ("model", "context", int),
+    "--weight-drop": ("model", "weight_drop", float),
+    "--token-dropout": ("model", "token_dropout", float),
     "--seq-len": ("train", "seq_len", int),
     "--eval-tokens": ("train", "eval_tokens", int),
     **RECURRENT_FLAGS,
@@ -47,6 +49,8 @@ HELP = {"--data": "text file, or a named dataset",
         "--embeddings": "word level: initialise the embedding from a word2vec file (text or binary)",
         "--model": "rnn or mlp-ngram (a feed-forward net over the last --context tokens)",
         "--context": "tokens of context of --model mlp-ngram",
+        "--weight-drop": "DropConnect on the hidden-to-hidden weights, one mask per batch (AWD-LSTM)",
+        "--token-dropout": "per batch, zero the embeddings of this fraction of the vocabulary (AWD-LSTM)",
 }
 
 
@@ -57,6 +61,8 @@ def add_parsers(commands: argparse._SubParsersAction, train_tasks: argparse._Sub
     lm.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory for checkpoints and logs")
     add_override_flags(lm)
     lm.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and output weights")
+    lm.add_argument("--locked-dropout", action="store_true", default=None,
+                    help="draw --dropout's masks once per sequence, the same at every step (variational)")
     lm.add_argument("--lowercase", action="store_true", default=None, help="word level: lower-case the text")
     lm.add_argument("--keep-crlf", action="store_true", default=None,
                     help="keep Windows line endings (CRLF) as they are (default: read them as LF, saying so)")
@@ -70,6 +76,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     extra: dict[str, dict[str, Any]] = {}
     if args.tie_weights:
         extra["model"] = {"tie_weights": True}
+    if args.locked_dropout:
+        extra.setdefault("model", {})["locked_dropout"] = True
     if args.lowercase:
         extra["data"] = {"lowercase": True}
     if args.keep_crlf:

@@ -451,6 +451,7 @@ def fast_lstm(
     training: bool = False,
     compute_dtype: torch.dtype = torch.bfloat16,
     out_dtype: torch.dtype | None = None,
+    locked: bool = False,
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """A stacked LSTM equal to ``torch.nn.LSTM(batch_first=True)``, fast to train on CPU in bf16.
 
@@ -462,6 +463,7 @@ def fast_lstm(
     state : optional ``(h0, c0)``, each (L, B, H); zeros if omitted.
     dropout : dropout probability on the outputs of every layer but the last (as nn.LSTM).
     training : apply the dropout only when True.
+    locked : draw the dropout mask once per sequence, the same at every time step (variational dropout).
     compute_dtype : dtype of the matrix multiplies: bf16 (fast), float32 or float64 (exact).
     out_dtype : dtype of the outputs (default ``x.dtype``). Under bf16 autocast pass bf16, as
         ``nn.LSTM`` returns there: the outputs are bf16 values anyway, and widening them costs a
@@ -484,7 +486,10 @@ def fast_lstm(
     h_n, c_n = [], []
     for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
         if layer > 0 and dropout > 0 and training:
-            layer_in = fast_dropout(layer_in, dropout)
+            if locked:  # one (1, B, I) mask for every step of the time-major input
+                layer_in = layer_in * fast_dropout(layer_in.new_ones((1, *layer_in.shape[1:])), dropout)
+            else:
+                layer_in = fast_dropout(layer_in, dropout)
         h0_k, c0_k = (None, None) if state is None else (state[0][layer], state[1][layer])
         layer_in, h_k, c_k = _LSTMLayer.apply(layer_in, h0_k, c0_k, w_ih, w_hh, b_ih, b_hh, compute_dtype)
         h_n.append(h_k)

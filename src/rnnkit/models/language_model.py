@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.errors import RnnkitError
-from rnnkit.layers import Recurrent, State, dropout
+from rnnkit.layers import Recurrent, State, dropout, locked_dropout
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,11 @@ class LanguageModelConfig:
     hidden_size: int = 512
     num_layers: int = 2
     embedding_size: int = 128
-    dropout: float = 0.2
+    dropout: float = 0.2  # on the embedded inputs, between layers and on the last layer's outputs
+    # AWD-LSTM's regularisers (Merity et al. 2017), all off by default:
+    locked_dropout: bool = False  # those dropout masks drawn once per sequence, the same at every step
+    weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden weights, one mask per batch
+    token_dropout: float = 0.0  # per batch, this fraction of the vocabulary gets a zero embedding everywhere
     tie_weights: bool = False
     backend: str = "auto"
     model: str = "rnn"  # "rnn": embedding -> recurrent -> linear; "mlp-ngram": feed-forward over `context` tokens
@@ -53,7 +58,8 @@ class LanguageModel(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_size)
         self.recurrent = Recurrent(config.cell, config.embedding_size, config.hidden_size,
-                                   num_layers=config.num_layers, dropout=config.dropout, backend=config.backend)
+                                   num_layers=config.num_layers, dropout=config.dropout, backend=config.backend,
+                                   locked_dropout=config.locked_dropout, weight_drop=config.weight_drop)
         self.project = (nn.Linear(config.hidden_size, config.embedding_size, bias=False)
                         if config.tie_weights and config.hidden_size != config.embedding_size else None)
         self.decoder = nn.Linear(config.embedding_size if config.tie_weights else config.hidden_size,
@@ -62,14 +68,26 @@ class LanguageModel(nn.Module):
             self.decoder.weight = self.embedding.weight
 
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        x = self._dropout(self.embedding(ids))  # (B, T, E)
+        x = self._dropout(self._embed(ids))  # (B, T, E)
         out, state = self.recurrent(x, state)  # (B, T, H)
         out = self._dropout(out)
         if self.project is not None:
             out = self.project(out)  # (B, T, E)
         return self.decoder(out), state  # (B, T, V)
 
+    def _embed(self, ids: Tensor) -> Tensor:
+        """The embedded ids; in training with ``token_dropout``, whole rows of the table dropped (AWD's
+        embedding dropout: every occurrence of a dropped token in the batch reads zeros, the kept rows are
+        scaled by 1 / (1 - p))."""
+        p = self.config.token_dropout
+        if not (self.training and p > 0):
+            return self.embedding(ids)
+        weight = self.embedding.weight  # (V, E)
+        return F.embedding(ids, weight * dropout(weight.new_ones((weight.shape[0], 1)), p, True))
+
     def _dropout(self, x: Tensor) -> Tensor:
+        if self.config.locked_dropout:
+            return locked_dropout(x, self.config.dropout, self.training)
         return dropout(x, self.config.dropout, self.training)
 
     def init_state(self, batch_size: int, device=None) -> State:

@@ -76,7 +76,13 @@ class RunConfig(RunSections):
              f"unknown --model {self.model.model!r}; choose one of {', '.join(MODEL_KINDS)}"),
             (self.model.context >= 1, f"--context must be >= 1, got {self.model.context}"),
             (0 <= d.val_fraction < 1, f"--val-fraction must be in [0, 1), got {d.val_fraction}"),
-            *recurrent_checks(self.model.hidden_size, self.model.num_layers, self.model.dropout),
+            *recurrent_checks(self.model.hidden_size, self.model.num_layers, self.model.dropout,
+                              cell=self.model.cell, weight_drop=self.model.weight_drop),
+            (0 <= self.model.token_dropout < 1, f"--token-dropout must be in [0, 1), got {self.model.token_dropout}"),
+            (self.model.model == "rnn" or not (self.model.weight_drop or self.model.token_dropout
+                                               or self.model.locked_dropout),
+             "--weight-drop, --locked-dropout and --token-dropout regularise --model rnn; drop them for "
+             f"--model {self.model.model}"),
             (self.model.embedding_size >= 1, f"--embedding-size must be >= 1, got {self.model.embedding_size}"),
         ]
         raise_first(checks)

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.config import TrainConfig
@@ -119,6 +120,8 @@ class Trainer:
             lr=config.lr, betas=(0.9, 0.99), fused=device.type in ("cuda", "cpu"),  # one kernel per step
         )
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        # --ema: validation and best.pt use an exponential moving average of the weights (Polyak averaging)
+        self.averaged = AveragedModel(model, multi_avg_fn=ema_update(config.ema)) if config.ema else None
         self.ddp = DistributedDataParallel(model) if self.dist.enabled else None
         if self.dist.enabled and config.batch_size % self.dist.world_size:
             raise RnnkitError(f"--batch-size {config.batch_size} must be divisible by the number of processes "
@@ -168,6 +171,8 @@ class Trainer:
             "rng_batches": rng[2],
             "carry": carry,
         }
+        if self.averaged is not None:
+            payload["ema"] = self.averaged.state_dict()
         ckpt.save_tensors(path, payload)
         self.saved_step = s.step
         return path
@@ -188,6 +193,11 @@ class Trainer:
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scaler.load_state_dict(payload["scaler"])
+        if self.averaged is not None:
+            if "ema" not in payload:
+                raise RnnkitError("this run was saved without --ema, so it cannot resume with it; resume without "
+                                  "--ema or start a new run")
+            self.averaged.load_state_dict(payload["ema"])
         st = payload["state"]
         self.state = TrainState(step=st["step"], epoch=st["epoch"], window=st["window"], tokens=st["tokens"],
                                 elapsed=st["elapsed"], best_val=st["best_val"],
@@ -223,10 +233,15 @@ class Trainer:
         """Whether the budget (or patience) is already spent: a resume has nothing left to do."""
         return self._done()
 
+    @property
+    def kept_model(self) -> nn.Module:
+        """The weights validated and saved as best.pt: the moving average with --ema, else the trained ones."""
+        return self.averaged.module if self.averaged is not None else self.model
+
     def _save_best(self, val_loss: float) -> None:
         if self.dist.is_master:
             ckpt.save_tensors(self.run_dir / ckpt.BEST_FILE,
-                              {"model": self.model.state_dict(), "step": self.state.step, "val_loss": val_loss})
+                              {"model": self.kept_model.state_dict(), "step": self.state.step, "val_loss": val_loss})
 
     def _log(self, row: dict[str, Any]) -> None:
         if not self.dist.is_master:
@@ -250,7 +265,7 @@ class Trainer:
     def _validate(self) -> float | None:
         if self.evaluate is None:
             return None
-        result = self.evaluate(self.model)
+        result = self.evaluate(self.kept_model)
         self.model.train()
         figures = dict(result) if isinstance(result, dict) else {"val_loss": result}
         val = float(figures.pop("val_loss"))
@@ -323,6 +338,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
+                if self.averaged is not None:
+                    self.averaged.update_parameters(self.model)
                 self.carried = detach_state(carried) if self.carry else None
                 self._rng_at_step_start = None  # the step is complete
 
@@ -363,6 +380,18 @@ class Trainer:
         last_validation = next((r for r in reversed(s.history) if "val_loss" in r), {})
         return {"step": s.step, "epoch": s.epoch, "tokens": s.tokens, "elapsed": s.elapsed,
                 "best_val": s.best_val, "final_loss": final_loss, "last_validation": last_validation}
+
+
+def ema_update(decay: float):
+    """``AveragedModel``'s multi_avg_fn for an exponential moving average with ``decay`` per step, warmed up
+    as TensorFlow's ExponentialMovingAverage is (decay min(decay, (1 + n) / (10 + n)) after n updates), so the
+    average forgets the random initial weights within the first few hundred steps."""
+    def update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor) -> None:
+        n = int(num_averaged)
+        weight = 1.0 - min(decay, (1 + n) / (10 + n))
+        torch._foreach_lerp_(averaged, current, weight)
+
+    return update
 
 
 def _row_step(line: str) -> int | None:
