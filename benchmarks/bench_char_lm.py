@@ -1,11 +1,12 @@
 """Validation loss after a fixed wall-clock budget with rnnkit's defaults, and peak memory, on tiny Shakespeare.
 
-Runs ``rnnkit train lm`` with its defaults (no model or optimiser flags) for ``--time`` (default 10m)
+Runs ``rnnkit train lm`` with its defaults (no model or optimiser flags) for ``--time`` (default 10m) on
+``--data`` (default tiny Shakespeare; e.g. ``seinfeld`` for the Seinfeld scripts at character level)
 in a child process, then prints rnnkit's best validation loss (nats/char on the last 10% of the text,
 as nanoGPT splits it) beside nanoGPT's published shakespeare_char figures, the run's throughput, and
 the child's peak resident memory (getrusage). Also prints a 300-character sample.
 
-    python benchmarks/bench_char_lm.py [--time 10m] [--out runs/bench-10min] [-- extra train flags]
+    python benchmarks/bench_char_lm.py [--time 10m] [--data NAME] [--out runs/bench-10min] [-- extra train flags]
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--time", default="10m")
     p.add_argument("--out", default="runs/bench-char-lm")
+    p.add_argument("--data", default="tinyshakespeare", help="a named dataset or a text file")
+    p.add_argument("--prime", default="ROMEO:", help="the sample's prime")
     p.add_argument("extra", nargs="*", help="extra flags for 'rnnkit train lm' (after --)")
     args = p.parse_args()
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "rnnkit", "train", "lm", "--data", "tinyshakespeare", "--out", str(out),
+    cmd = [sys.executable, "-m", "rnnkit", "train", "lm", "--data", args.data, "--out", str(out),
            "--time", args.time, "--no-progress", *args.extra]
     start = time.monotonic()
     subprocess.run(cmd, check=True)
@@ -44,7 +47,7 @@ def main() -> None:
     train = [r for r in rows if "loss" in r]
     best = min(r["val_loss"] for r in val)
     config = json.loads((out / "config.json").read_text())
-    sample = subprocess.run([sys.executable, "-m", "rnnkit", "sample", str(out), "--prime", "ROMEO:",
+    sample = subprocess.run([sys.executable, "-m", "rnnkit", "sample", str(out), "--prime", args.prime,
                              "--length", "300", "--temperature", "0.8", "--seed", "1"],
                             check=True, capture_output=True, text=True).stdout
     print(f"\nrnnkit defaults: {config['model']['num_layers']}x{config['model']['hidden_size']} "

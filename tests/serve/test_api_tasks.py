@@ -3,6 +3,7 @@ answering its status with a JSON error naming the limit; a chunked body over the
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -23,6 +24,7 @@ from rnnkit.tasks.forecast import ForecastRunConfig
 from rnnkit.tasks.word2vec import Word2VecDataConfig, Word2VecRunConfig
 from tests.browser import console_errors, headless_chromium
 from tests.conftest import tiny_config
+from tests.tasks.test_forecast_global import panel_frame, write
 from tests.tasks.test_seq2seq import tiny_run
 from tests.tasks.test_word2vec import ANIMALS, TOOLS, topic_sentences
 
@@ -39,6 +41,12 @@ def runs(tmp_path_factory):
         "model": {"hidden_size": 8, "quantiles": [0.1, 0.5, 0.9]}, "select": {"model": "rnn"},
         "train": {"batch_size": 16, "max_steps": 4, "eval_every": 2, "seed": 3, "save_every": 1e9}})
     train("forecast", forecast, tmp / "airline", **quiet)
+    panel = ForecastRunConfig.from_dict({
+        "data": {"data": str(write(tmp / "long.csv", panel_frame())), "id_column": "id", "horizon": 6,
+                 "input_len": 12},
+        "model": {"hidden_size": 8}, "train": {"batch_size": 16, "max_steps": 4, "eval_every": 2, "seed": 3,
+                                               "save_every": 1e9}})
+    train("forecast", panel, tmp / "panel", **quiet)
     train("seq2seq", tiny_run(max_steps=4, eval_every=2), tmp / "reverse", **quiet)
     topics = tmp / "topics.txt"
     topics.write_text("\n".join(" ".join(s) for s in topic_sentences(300)) + "\n")
@@ -51,7 +59,7 @@ def runs(tmp_path_factory):
     words = tiny_config(corpus, max_steps=2, eval_every=1)
     words = replace(words, data=replace(words.data, level="word"))
     train("lm", words, tmp / "words", **quiet)
-    return {name: open_run(tmp / name) for name in ("airline", "reverse", "vectors", "words")}
+    return {name: open_run(tmp / name) for name in ("airline", "panel", "reverse", "vectors", "words")}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +76,26 @@ def test_forecast_answers_a_horizon_with_quantiles_and_a_new_history(client):
     history = list(np.linspace(100, 400, 48))
     again = client.post("/v1/forecast", json=dict(model="airline", horizon=3, history=history)).json()
     assert np.asarray(again["point"]).shape[0] == 3
+
+
+def test_a_global_model_forecasts_the_series_its_id_names_or_a_new_history(client, runs):
+    predictor = runs["panel"].predictor()
+    for series_id in ("s0", "s6"):  # levels 1 and 1000: each on its own scale, as the CLI's --id gives
+        out = client.post("/v1/forecast", json=dict(model="panel", series_id=series_id)).json()
+        expected = predictor.forecast(None, series_id=series_id)
+        np.testing.assert_allclose(out["point"], np.asarray(expected.point), rtol=1e-6)
+        assert out["times"] == [str(t) for t in expected.times]
+    assert np.mean(client.post("/v1/forecast", json=dict(model="panel", series_id="s6")).json()["point"]) > 100
+    new = client.post("/v1/forecast", json=dict(model="panel", history=list(np.linspace(10, 20, 24)))).json()
+    assert np.asarray(new["point"]).shape[0] == 6
+    for body, message in [(dict(series_id="nope"), "is not one of the model's 12 series"),
+                          ({}, "pass series_id (e.g. s0, s1, s2) or a new history"),
+                          (dict(series_id="s0", history=[1.0] * 24), "not both")]:
+        answer = client.post("/v1/forecast", json=dict(model="panel", **body))
+        assert answer.status_code == 422 and message in answer.json()["error"]["message"]
+        assert answer.json()["error"]["param"] == "series_id"
+    answer = client.post("/v1/forecast", json=dict(model="airline", series_id="s0"))
+    assert answer.status_code == 422 and "drop series_id" in answer.json()["error"]["message"]
 
 
 def test_translate_answers_outputs_scores_and_the_attention_map(client):
@@ -143,12 +171,14 @@ def test_usage_counts_tokens_of_a_word_level_model(client, runs):
     assert out["usage"]["completion_tokens"] == 5 and out["usage"]["total_tokens"] == 8
 
 
-def test_the_page_shows_the_attention_map_of_a_seq2seq_model(runs):
+@contextlib.contextmanager
+def page_of(runs):
+    """A live server of ``runs`` on a free loopback port, and headless Chromium on its page."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app({"reverse": runs["reverse"]}, LIMITS), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(runs, LIMITS), host="127.0.0.1", port=port,
+                                           log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -158,16 +188,38 @@ def test_the_page_shows_the_attention_map_of_a_seq2seq_model(runs):
             time.sleep(0.05)
         with headless_chromium() as driver:
             driver.get(f"http://127.0.0.1:{port}/")
-            WebDriverWait(driver, 20).until(lambda d: len(Select(d.find_element(By.ID, "model")).options) == 1)
-            driver.find_element(By.ID, "source").send_keys("abc")
-            driver.find_element(By.ID, "translate").click()
-            WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "attention").is_displayed())
-            source = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#attention tr:first-child th")][1:]
-            rows = driver.find_elements(By.CSS_SELECTOR, "#attention tr")
-            cells = driver.find_elements(By.CSS_SELECTOR, "#attention td")
-            assert source == ["a", "b", "c"]
-            assert len(cells) == (len(rows) - 1) * 3 and rows[-1].find_element(By.TAG_NAME, "th").text == "</s>"
-            assert not console_errors(driver)
+            WebDriverWait(driver, 20).until(lambda d: len(Select(d.find_element(By.ID, "model")).options) == len(runs))
+            yield driver
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_the_page_shows_the_attention_map_of_a_seq2seq_model(runs):
+    with page_of({"reverse": runs["reverse"]}) as driver:
+        driver.find_element(By.ID, "source").send_keys("abc")
+        driver.find_element(By.ID, "translate").click()
+        WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "attention").is_displayed())
+        source = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#attention tr:first-child th")][1:]
+        rows = driver.find_elements(By.CSS_SELECTOR, "#attention tr")
+        cells = driver.find_elements(By.CSS_SELECTOR, "#attention td")
+        assert source == ["a", "b", "c"]
+        assert len(cells) == (len(rows) - 1) * 3 and rows[-1].find_element(By.TAG_NAME, "th").text == "</s>"
+        assert not console_errors(driver)
+
+
+def test_the_page_forecasts_the_series_picked_from_a_global_model(runs):
+    with page_of({"panel": runs["panel"]}) as driver:
+        picker = Select(driver.find_element(By.ID, "series"))
+        assert driver.find_element(By.ID, "series-pick").is_displayed()
+        assert [o.text for o in picker.options] == [f"s{i}" for i in range(12)]
+        charts = []
+        for series_id in ("s0", "s6"):
+            picker.select_by_visible_text(series_id)
+            driver.find_element(By.ID, "forecast").click()
+            WebDriverWait(driver, 20).until(
+                lambda d: d.find_elements(By.CSS_SELECTOR, "#chart polyline")
+                and d.find_element(By.CSS_SELECTOR, "#chart polyline").get_attribute("points") not in charts)
+            charts.append(driver.find_element(By.CSS_SELECTOR, "#chart polyline").get_attribute("points"))
+        assert len(charts[1].split()) == 6  # the horizon's points, drawn for the second series picked
+        assert not driver.find_element(By.ID, "error").text and not console_errors(driver)

@@ -201,7 +201,8 @@ def _history_series(forecaster: Any, values: np.ndarray) -> Any:
     if len(info["target_names"]) != 1 or info["covariate_names"]:
         raise ApiError(422, "history works for models of one target without covariates; this one forecasts "
                        f"{info['target_names']} with covariates {info['covariate_names']}", param="history")
-    base = forecaster.series()
+    global_model = hasattr(forecaster, "ids")  # its series() needs an id: any stored series gives the layout
+    base = forecaster.stored_series(forecaster.ids[0]) if global_model else forecaster.series()
     return dataclasses.replace(base, times=pd.Index(np.arange(len(values), dtype=np.int64)), values=values[:, None],
                                covariates=np.zeros((len(values), 0)), freq=None, step=1)  # (N, 1)
 
@@ -220,6 +221,9 @@ def _attention_map(translator: Any, source: str, output: str) -> dict:
     weights = translator.attention(source, output)  # (T+1, S)
     return {"source_tokens": tokens(translator.source_vocab, source),
             "output_tokens": [*tokens(translator.target_vocab, output), "</s>"], "weights": weights.tolist()}
+
+
+LISTED_SERIES_IDS = 1000  # /v1/models lists at most this many series of a global forecaster (the page's picker)
 
 
 def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: str | None = None,
@@ -350,6 +354,9 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
             entry = {"id": name, "object": "model", "owned_by": "rnnkit", "task": s.run.task, "kind": s.kind}
             if s.kind == "classifier":
                 entry["classes"] = list(s.predictor.classes)
+            if s.kind == "forecaster" and hasattr(s.predictor, "ids"):  # a global model: its series' ids
+                entry["series_count"] = len(s.predictor.ids)
+                entry["series_ids"] = list(s.predictor.ids[:LISTED_SERIES_IDS])
             data.append(entry)
         return {"object": "list", "data": data}
 
@@ -533,7 +540,22 @@ def create_app(runs: dict[str, Any], limits: Limits = DEFAULT_LIMITS, api_key: s
                 raise ApiError(422, "history must hold finite numbers", param="history")
         p = served.predictor
         history = None if req.history is None else _history_series(p, np.asarray(req.history, dtype=float))
-        f = p.forecast(req.horizon, history)
+        by_id = {}
+        if req.series_id is not None:
+            if not hasattr(p, "ids"):
+                raise ApiError(422, "series_id picks one series of a global model (trained with --id-column); "
+                               "this model forecasts one series: drop series_id", param="series_id")
+            if history is not None:
+                raise ApiError(422, "give series_id (a training series) or history (a new one), not both",
+                               param="series_id")
+            if req.series_id not in p.ids:
+                raise ApiError(422, f"series_id {req.series_id[:30]!r} is not one of the model's {len(p.ids)} series "
+                               f"(e.g. {', '.join(p.ids[:3])})", param="series_id")
+            by_id["series_id"] = req.series_id
+        elif hasattr(p, "ids") and history is None:
+            raise ApiError(422, f"this global model forecasts {len(p.ids)} series: pass series_id (e.g. "
+                           f"{', '.join(p.ids[:3])}) or a new history", param="series_id")
+        f = p.forecast(req.horizon, history, **by_id)
         levels, quantiles = list(f.levels), None if f.quantiles is None else np.asarray(f.quantiles)  # (H, T, Q)
         if req.quantiles is not None:
             missing = [q for q in req.quantiles if q not in levels]

@@ -59,6 +59,7 @@ class ForecastRequest(BaseModel):
     horizon: int | None = Field(None, ge=1)
     history: list[float] | None = None
     quantiles: list[float] | None = None
+    series_id: str | None = None  # a global model (trained with --id-column): which of its series
 
 
 class TranslateRequest(BaseModel):

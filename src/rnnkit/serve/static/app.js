@@ -15,6 +15,9 @@ function current() { return models.find((m) => m.id === $("model").value); }
 function showKind() {
   const m = current();
   for (const k of ["generator", "classifier", "forecaster", "translator", "vectors"]) $(k).hidden = !m || m.kind !== k;
+  const ids = (m && m.series_ids) || [];
+  $("series").replaceChildren(...ids.map((id) => { const o = document.createElement("option"); o.textContent = id; return o; }));
+  $("series-pick").hidden = ids.length === 0;
   showError("");
 }
 function num(id) { const v = $(id).value; return v === "" ? null : Number(v); }
@@ -68,7 +71,9 @@ async function classify() {
 
 async function forecast() {
   try {
-    const d = await post("/v1/forecast", { model: current().id });
+    const m = current(), body = { model: m.id };
+    if (m.series_ids) body.series_id = $("series").value;  // a global model: the picked series
+    const d = await post("/v1/forecast", body);
     const pts = d.point.map((r) => r[0]);
     let lo = null, hi = null;
     if (d.quantiles) { lo = d.quantiles.map((r) => r[0][0]); hi = d.quantiles.map((r) => r[0][r[0].length - 1]); }
