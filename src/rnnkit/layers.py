@@ -204,10 +204,10 @@ class Recurrent(nn.Module):
         """Whether the between-layer dropout is locked (one mask per sequence) and active."""
         return self.locked_dropout and self.training and self.dropout > 0 and self.num_layers > 1
 
-    def _between_layers(self, out: Tensor, time_dim: int = 1) -> Tensor:
+    def _between_layers(self, out: Tensor) -> Tensor:
         """The dropout on a lower layer's outputs (B, T, F): locked or per element."""
         if self.locked_dropout:
-            return locked_dropout(out, self.dropout, self.training, time_dim)
+            return locked_dropout(out, self.dropout, self.training)
         return dropout(out, self.dropout, self.training)
 
     def _weight(self, name: str, dropped: dict[str, Tensor]) -> Tensor | None:
