@@ -13,9 +13,8 @@ from rnnkit.errors import RnnkitError
 from rnnkit.layers import Recurrent, dropout, locked_dropout
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.runs import resume, train
-from rnnkit.tasks import lm
 from rnnkit.training.trainer import TrainingInterrupted, ema_update
-from tests.conftest import cli, one_line_error, tiny_config
+from tests.conftest import cli, fail_lm_loss_at, one_line_error, tiny_config
 
 quiet = dict(show_progress=False, log=lambda *_: None)
 B, T, I, H = 3, 7, 5, 6
@@ -174,19 +173,10 @@ def test_ema_run_keeps_the_average_as_best_and_resumes_exactly(corpus, tmp_path,
         torch.testing.assert_close(value, last["ema"][f"module.{name}"])
     assert any(not torch.equal(best[k], last["model"][k]) for k in best)
 
-    calls = {"n": 0}
-    real_loss = lm.lm_loss
-
-    def interrupt_at_step_13(*args):
-        calls["n"] += args[0].training
-        if calls["n"] == 13:
-            raise KeyboardInterrupt
-        return real_loss(*args)
-
-    monkeypatch.setattr(lm, "lm_loss", interrupt_at_step_13)
+    restore = fail_lm_loss_at(13, monkeypatch, KeyboardInterrupt())
     with pytest.raises(TrainingInterrupted):
         train("lm", config, tmp_path / "resumed", **quiet)
-    monkeypatch.setattr(lm, "lm_loss", real_loss)
+    restore()
     resume(tmp_path / "resumed", **quiet)
     again = ckpt.load_tensors(tmp_path / "resumed" / ckpt.BEST_FILE)["model"]
     for name in best:  # dropout masks, weight-drop masks and the average all continue exactly
