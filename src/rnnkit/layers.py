@@ -346,7 +346,7 @@ class Recurrent(nn.Module):
                 final_c.append(c)
             layer_output = torch.cat(direction_outputs, dim=-1)  # (B, T, D*H)
             if layer < self.num_layers - 1 and self.dropout > 0:
-                layer_output = (self._between_layers(layer_output) if self.locked_dropout
+                layer_output = (locked_dropout(layer_output, self.dropout, self.training) if self.locked_dropout
                                 else F.dropout(layer_output, self.dropout, self.training))
             layer_input = layer_output
         h_n = torch.stack(final_h)  # (L*D, B, H)

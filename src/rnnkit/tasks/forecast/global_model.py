@@ -36,7 +36,7 @@ from rnnkit.models.forecaster import Forecaster, forecast_loss
 from rnnkit.tasks.base import Context, Prepared, Training
 from rnnkit.tasks.forecast.baselines import baseline_forecast, forecast_metrics
 from rnnkit.tasks.forecast.config import ForecastRunConfig
-from rnnkit.tasks.forecast.model import INPUT_LEN_CAP, Forecast, ForecastVocab, to_tensors
+from rnnkit.tasks.forecast.model import INPUT_LEN_CAP, Forecast, ForecastVocab, forecast_of, model_forecast, to_tensors
 
 MODEL_SEASON = 1  # the seasonal index deseasonalises each series: the residual builds on the naive forecast
 SEASONAL_MIN_CYCLES = 2  # full cycles of positive training data a seasonal index is estimated from
@@ -397,16 +397,8 @@ class GlobalForecaster:
             raise RnnkitError(f"the model reads {length} past points but {series.name} has {n}; give a longer series")
         factors = scale.factors(start, n + horizon)  # (N + H,)
         past = (series.values[n - length:, 0] / factors[n - length:n])[None, :, None]  # (1, L, 1)
-        device = next(self.model.parameters()).device
-        past_t, future_t = to_tensors(past, np.zeros((1, horizon, 0)), device=device)  # (1, L, 1), (1, H, 0)
-        with torch.inference_mode():
-            pred = self.model.forecast(past_t, future_t, horizon)[0].double().cpu().numpy()  # (H, 1, Q) scaled
-        values = pred * factors[n:, None, None]  # (H, 1, Q)
-        m = self.model.config
-        quantile_values = np.sort(values, axis=-1) if m.quantiles else None  # no crossing quantiles
-        point = quantile_values[..., m.point_index] if quantile_values is not None else values[..., 0]  # (H, 1)
-        return Forecast(series.future_times(horizon), point, quantile_values, tuple(m.quantiles),
-                        series.target_names)
+        pred = model_forecast(self.model, past, np.zeros((1, horizon, 0)), horizon)  # (H, 1, Q) scaled
+        return forecast_of(self.model.config, series, pred * factors[n:, None, None])
 
     def holdout(self, series: Series, scale: SeriesScale | None = None) -> dict[str, float]:
         """MASE, sMAPE and MAPE of forecasting the last ``holdout`` points of ``series`` from the points before

@@ -24,7 +24,7 @@ from rnnkit import checkpoint as ckpt
 from rnnkit.data.series import Scaler, Series, SeriesConfig, load_series
 from rnnkit.errors import RnnkitError, raise_first
 from rnnkit.generate import check_memory
-from rnnkit.models.forecaster import Forecaster
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.tasks.forecast.choice import ModelChoice, choice_forecast
 from rnnkit.tasks.forecast.config import ForecastRunConfig
 
@@ -321,21 +321,29 @@ class ForecastModel:
         covs = self.covariate_scaler.transform(series.covariates) if self.covariate_scaler else series.covariates
         past = np.concatenate([past_targets, covs[n - length:n]], axis=1)[None]  # (1, L, T+C)
         future = covs[n:n + horizon][None] if c else np.zeros((1, horizon, 0))  # (1, H, C)
-        device = next(self.model.parameters()).device
-        past_t, future_t = to_tensors(past, future, device=device)
-        with torch.inference_mode():
-            pred = self.model.forecast(past_t, future_t, horizon)
-        pred = pred[0].double().cpu().numpy()  # (H, T, Q) scaled
+        pred = model_forecast(self.model, past, future, horizon)  # (H, T, Q) scaled
         adjust = self.series_info.get("interval_adjust")
         if adjust is not None and pred.shape[-1] > 1:  # conformal widening of the outer quantiles (calibrate.py)
             pred[..., 0] -= np.asarray(adjust)
             pred[..., -1] += np.asarray(adjust)
         values = self.scaler.inverse(np.moveaxis(pred, -1, 0))  # (Q, H, T)
-        values = np.moveaxis(values, 0, -1)  # (H, T, Q)
-        m = self.model.config
-        quantiles = np.sort(values, axis=-1) if m.quantiles else None  # sorted: no crossing quantiles
-        point = quantiles[..., m.point_index] if quantiles is not None else values[..., 0]
-        return Forecast(series.future_times(horizon), point, quantiles, tuple(m.quantiles), series.target_names)
+        return forecast_of(self.model.config, series, np.moveaxis(values, 0, -1))  # values (H, T, Q)
+
+
+def model_forecast(model: Forecaster, past: np.ndarray, future: np.ndarray, horizon: int) -> np.ndarray:
+    """The network's (H, T, Q) output, in its scaled units, for one window: past (1, L, T+C), future (1, H, C)."""
+    past_t, future_t = to_tensors(past, future, device=next(model.parameters()).device)
+    with torch.inference_mode():
+        return model.forecast(past_t, future_t, horizon)[0].double().cpu().numpy()
+
+
+def forecast_of(config: ForecasterConfig, series: Series, values: np.ndarray) -> Forecast:
+    """The ``Forecast`` after ``series`` of the model's (H, T, Q) output in the series' units: quantiles sorted
+    (none cross), the point forecast the median quantile's when there are quantiles, else the only output."""
+    quantiles = np.sort(values, axis=-1) if config.quantiles else None
+    point = quantiles[..., config.point_index] if quantiles is not None else values[..., 0]  # (H, T)
+    return Forecast(series.future_times(len(values)), point, quantiles, tuple(config.quantiles),
+                    series.target_names)
 
 
 def load_forecaster(run_dir: str | Path, config: ForecastRunConfig, device: torch.device) -> ForecastModel:
@@ -349,5 +357,5 @@ def load_forecaster(run_dir: str | Path, config: ForecastRunConfig, device: torc
 
 
 __all__ = ["SERIES_FILE", "Forecast", "ForecastModel", "ForecastVocab", "PreparedSeries", "fill_model_config",
-           "load_forecaster", "prepare", "split_points", "to_tensors", "validation_inputs", "working_flags",
-           "config_problem"]
+           "forecast_of", "load_forecaster", "model_forecast", "prepare", "split_points", "to_tensors",
+           "validation_inputs", "working_flags", "config_problem"]
