@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_cells import cpu_line  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
+from machine import cpu_line  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
 
 RSS_BAR_MB = 2048
 SPEED_BAR_MBS = 50.0

@@ -23,15 +23,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import statistics
-import subprocess
 import tempfile
 import time
 
 import torch
 
 from bench_train_throughput import lm_step_runner, timed  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
+from machine import cpu_line  # noqa: E402  (a sibling script)
 from rnnkit.cells.scan import METHODS, scan
 from rnnkit.config import TrainConfig, parse_duration
 from rnnkit.data import StreamBatcher, encode_corpus, resolve_data
@@ -42,20 +41,6 @@ from rnnkit.tasks.lm import DataConfig, RunConfig
 from rnnkit.training.precision import resolve_precision
 
 CELLS = ("lstm", "gru", "mingru", "minlstm")
-FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-
-
-def cpu_line() -> str:
-    """lscpu's model name and the vector flags that decide these numbers."""
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines()
-        fields = dict(line.split(":", 1) for line in lines if ":" in line)
-        flags = fields.get("Flags", "").split()
-        model = fields.get("Model name", platform.processor()).strip()
-        present = " ".join(f for f in FLAGS if f in flags) or "none of " + ",".join(FLAGS)
-        return f"{model}, {os.cpu_count()} CPUs, flags: {present}"
-    except (OSError, subprocess.SubprocessError):
-        return f"{platform.machine()} {platform.processor()}, {os.cpu_count()} CPUs"
 
 
 def lm_config(vocab_size: int, cell: str, hidden: int, args) -> LanguageModelConfig:

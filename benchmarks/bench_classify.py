@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench_cells import cpu_line  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
+from machine import cpu_line  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
 from rnnkit.commands.common import parse_value
 from rnnkit.config import merge
 from rnnkit.data.labeled import read_labeled

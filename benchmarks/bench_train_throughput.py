@@ -7,6 +7,12 @@ embedding -> 2x512 LSTM -> linear, AdamW, clipping) at the same model size and t
 with its default precision (bf16 autocast on CPUs with bf16 units) and, for comparison, fp32.
 Rounds alternate between the contenders, so a busy machine slows them alike; medians are reported.
 
+On the CPU it then prints the compute bound: the matrix-multiply FLOPs a training step of rnnkit's model cannot
+avoid (gates forward, the weight gradients, the gradients into every layer's input and previous state, the
+head), divided by the best rate this machine's GEMMs reach at the step's own shapes in bf16 and in fp32. No
+implementation of the same model at the same batch can run faster than that, so the printed "at most" ratios
+are the ceiling for the rnnkit/reference ratios above on this CPU.
+
     python benchmarks/bench_train_throughput.py [--steps 6] [--rounds 3] [--batch-size 128] [--seq-len 100]
                                                 [--device cpu|cuda]
 """
@@ -14,7 +20,6 @@ Rounds alternate between the contenders, so a busy machine slows them alike; med
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from pathlib import Path
@@ -23,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from machine import cpu_line  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
 from rnnkit.data import StreamBatcher, encode_corpus, resolve_data
 from rnnkit.layers import detach_state
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
@@ -115,6 +121,59 @@ def timed(step, steps: int, device: torch.device) -> float:
     return tokens / (time.perf_counter() - start)
 
 
+def lstm_lm_gemm_flops(tokens: int, input_size: int, hidden: int, layers: int, vocab: int,
+                       input_grad: bool = True) -> float:
+    """Matrix-multiply FLOPs of one training step of (input) -> LSTM x ``layers`` -> linear over ``tokens``.
+
+    Per layer: the gates ``[x_t | h_{t-1}] [W_ih | W_hh]^T`` forward, the same-sized weight gradient, the
+    gradient into h_{t-1} and, unless the input needs no gradient (the reference's one-hot layer 1), into x_t;
+    the head's forward, weight gradient and input gradient. Pointwise work is not counted, so this is a floor.
+    """
+    gates = 4 * hidden
+    flops = 3 * 2 * tokens * hidden * vocab  # the head
+    for layer in range(layers):
+        inputs = input_size if layer == 0 else hidden
+        flops += 2 * (2 * tokens * (inputs + hidden) * gates)  # gates forward + [dW_ih | dW_hh]
+        flops += 2 * tokens * gates * hidden  # dh_{t-1}
+        if layer > 0 or input_grad:
+            flops += 2 * tokens * gates * inputs  # dx_t
+    return flops
+
+
+def gemm_rate(dtype: torch.dtype, shapes: list[tuple[int, int, int]], seconds: float = 1.0) -> float:
+    """The best FLOP/s that ``torch.mm`` reaches on this machine over ``shapes`` (M, K, N) in ``dtype``."""
+    best = 0.0
+    for m, k, n in shapes:
+        a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+        torch.mm(a, b)  # warm-up: oneDNN picks its kernel for the shape
+        reps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds or reps < 3:
+            torch.mm(a, b)
+            reps += 1
+        best = max(best, reps * 2 * m * k * n / (time.perf_counter() - start))
+    return best
+
+
+def compute_bound(reference_rate: float, vocab: int, embedding: int, hidden: int, layers: int, batch: int,
+                  seq_len: int) -> None:
+    """Print the ceiling that the GEMM rates of this CPU put on rnnkit's step, as a ratio to the reference."""
+    tokens = batch * seq_len
+    ours = lstm_lm_gemm_flops(tokens, embedding, hidden, layers, vocab)
+    reference = lstm_lm_gemm_flops(tokens, vocab, hidden, layers, vocab, input_grad=False)
+    shapes = [(batch, embedding + hidden, 4 * hidden), (batch, 2 * hidden, 4 * hidden),  # per-step gates
+              (batch, 4 * hidden, hidden),  # per-step dh
+              (tokens, 4 * hidden, hidden),  # dx over the whole window
+              (4 * hidden, tokens, 2 * hidden)]  # [dW_ih | dW_hh] over the whole window
+    rates = {name: gemm_rate(dtype, shapes) for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32))}
+    print(f"compute bound: best GEMM rate at the step's shapes {rates['bf16'] / 1e12:.3f} TFLOPS bf16, "
+          f"{rates['fp32'] / 1e12:.3f} TFLOPS fp32 ({torch.get_num_threads()} threads); a step's matrix products: "
+          f"rnnkit {ours / 1e9:.1f} GFLOP, reference {reference / 1e9:.1f} GFLOP")
+    print(f"  the reference runs at {reference_rate * reference / tokens / rates['fp32']:.0%} of the fp32 GEMM rate")
+    for name, rate in rates.items():
+        ceiling = tokens / (ours / rate)
+        print(f"  rnnkit in {name} at most {ceiling:10,.0f} chars/s = {ceiling / reference_rate:5.2f}x reference")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="tinyshakespeare")
@@ -141,7 +200,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, step in contenders.items():
             rates[name].append(timed(step, args.steps, device))
-    where = torch.cuda.get_device_name() if device.type == "cuda" else f"{os.cpu_count()} CPUs"
+    where = torch.cuda.get_device_name() if device.type == "cuda" else cpu_line()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {where}; "
           f"{args.num_layers}x{args.hidden_size} LSTM, batch {args.batch_size}x{args.seq_len}, "
           f"{args.rounds} rounds x {args.steps} steps, median chars/s")
@@ -150,6 +209,9 @@ def main() -> None:
         median = statistics.median(values)
         print(f"  {name:34s} {median:10,.0f} chars/s   {median / reference:5.2f}x reference")
     print(f"data: {Path(resolve_data(args.data)).name}")
+    if device.type == "cpu":
+        compute_bound(reference, len(vocab), LanguageModelConfig().embedding_size, args.hidden_size,
+                      args.num_layers, args.batch_size, args.seq_len)
 
 
 if __name__ == "__main__":
