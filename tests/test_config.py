@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -18,7 +19,9 @@ from rnnkit.config import (
 )
 from rnnkit.errors import RnnkitError
 from rnnkit.fileio import atomic_write, atomic_write_text
-from rnnkit.tasks.lm import RunConfig
+from rnnkit.tasks.classify import ClassifyConfig
+from rnnkit.tasks.lm import TRAIN_DEFAULTS, RunConfig
+from tests.conftest import cli
 
 
 def test_toml_file_and_its_errors(tmp_path):
@@ -86,3 +89,19 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
         atomic_write(dest, fail)
     assert dest.read_text() == "first"
     assert [p.name for p in dest.parent.iterdir()] == ["file.txt"]  # no temp file left behind
+
+
+def test_the_language_models_own_train_defaults_reach_every_way_a_config_is_made(corpus, tmp_path, capsys):
+    lm_lr = TRAIN_DEFAULTS["lr"]
+    assert lm_lr != TrainConfig().lr  # the LM's learning rate is its own, not the shared [train] default
+    assert RunConfig().train.lr == lm_lr and RunConfig.from_dict({}).train.lr == lm_lr
+    partial = RunConfig.from_dict({"train": {"max_steps": 3}})  # a TOML [train] table without lr
+    assert partial.train.lr == lm_lr and partial.train.max_steps == 3
+    assert RunConfig.from_dict({"train": {"lr": 0.02}}).train.lr == 0.02  # a stored or given lr wins
+    assert ClassifyConfig.from_dict({}).train.lr != lm_lr  # another task keeps its own
+    code, _, err = cli("train", "lm", "--data", corpus, "--out", tmp_path / "run", "--max-steps", 1, "--hidden-size",
+                       16, "--num-layers", 1, "--batch-size", 2, "--seq-len", 8, "--precision", "fp32", "--device",
+                       "cpu", "--no-progress", capsys=capsys)
+    assert code == 0, err
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert stored["train"]["lr"] == lm_lr and stored["model"]["dropout"] == RunConfig().model.dropout

@@ -28,7 +28,7 @@ from rnnkit.generate import SamplingConfig
 from rnnkit.models.language_model import LanguageModelConfig
 from rnnkit.runs.lifecycle import train
 from rnnkit.runs.run import Run, evaluate, open_run
-from rnnkit.tasks.lm import DataConfig, RunConfig
+from rnnkit.tasks.lm import TRAIN_DEFAULTS, DataConfig, RunConfig
 from rnnkit.tasks.ngram import NgramConfig, NgramRunConfig
 
 DEFAULT_MODELS = ("kn5", "mlp-ngram", "lstm")
@@ -44,7 +44,7 @@ class CompareConfig:
     data: str = "tinyshakespeare"
     models: tuple[str, ...] = DEFAULT_MODELS
     val_fraction: float = 0.1
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(time=300.0))  # per neural model
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(**TRAIN_DEFAULTS, time=300.0))  # per neural model
     mlp: LanguageModelConfig = field(default_factory=lambda: LanguageModelConfig(
         vocab_size=0, model="mlp-ngram", context=8, embedding_size=32, hidden_size=512, dropout=0.1))
     rnn: LanguageModelConfig = field(default_factory=lambda: LanguageModelConfig(vocab_size=0))  # cell from name
