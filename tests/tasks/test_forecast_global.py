@@ -202,6 +202,8 @@ def test_series_scale_recovers_a_known_seasonal_index():
     (lambda d: d["panel"]["ids"].pop(), "panel.level must hold one entry per id"),
     (lambda d: d["panel"]["seasonal"].__setitem__(0, [1.0, 2.0]), "panel.seasonal must hold lists of 12 numbers"),
     (lambda d: [x.pop() for x in d["panel"]["last"]], "keeps 11 points of each series but the model reads 12"),
+    (lambda d: d["series"].__setitem__("interval_adjust", ["wide"]),
+     "series.interval_adjust must be a list of one finite number"),
 ])
 def test_a_tampered_series_file_is_refused_in_one_line(global_run, tmp_path, edit, expected):
     import shutil
@@ -283,3 +285,40 @@ def test_means_skip_series_where_a_metric_is_undefined():
     rows = [{"MASE": 1.0, "sMAPE": 2.0}, {"MASE": math.inf, "sMAPE": 4.0}, {"MASE": 3.0, "sMAPE": math.nan}]
     assert mean_metrics(rows) == {"MASE": 2.0, "sMAPE": 3.0}
     assert math.isnan(mean_metrics([{"MASE": math.inf}])["MASE"])
+
+
+def test_quantiles_are_conformally_calibrated_on_every_series_validation_tail(tmp_path):
+    import dataclasses
+
+    data = write(tmp_path / "long.csv", panel_frame(seed=4))
+    config = ForecastRunConfig.from_dict({
+        "data": {"data": str(data), "id_column": "id", "horizon": HORIZON, "input_len": 12},
+        "model": {"hidden_size": 16, "quantiles": "0.1,0.5,0.9"},
+        "train": {"batch_size": 16, "max_steps": 30, "eval_every": 10, "seed": 5, "save_every": 1e9}})
+    lines: list[str] = []
+    train("forecast", config, tmp_path / "run", show_progress=False, log=lines.append)
+    assert not any("not conformally calibrated" in line for line in lines), lines
+    run = open_run(tmp_path / "run")
+    fm, d = run.predictor(), run.config.data
+    adjust = fm.series_info["interval_adjust"]
+    assert isinstance(adjust, list) and len(adjust) == 1 and math.isfinite(adjust[0])
+    raw = GlobalForecaster(fm.model, fm.config, dataclasses.replace(
+        fm.vocab, series_info={k: v for k, v in fm.series_info.items() if k != "interval_adjust"}))
+    inside = {"raw": [], "calibrated": []}
+    for i, series in enumerate(read_panel(SeriesConfig(data=str(data), id_column="id")).series):
+        train_end = len(series) - d.holdout_points - d.val_size
+        history, actual = series.head(train_end), series.values[train_end:train_end + d.val_size]
+        scale = fm.vocab.scales[i]
+        factors = scale.factors(0, train_end + d.val_size)[train_end:, None]  # (V, 1): scaled -> series units
+        for name, model in (("raw", raw), ("calibrated", fm)):
+            lower, upper = model._predict(history, d.val_size, scale, 0).outer_interval()
+            tol = 1e-6 * np.abs(actual)  # the k-th score's point lies on the widened band's edge: rounding only
+            inside[name] += list(((actual >= lower - tol) & (actual <= upper + tol)).ravel())
+            if name == "calibrated":  # the same network, its outer quantiles moved by the widening on each scale
+                raw_lower, raw_upper = raw._predict(history, d.val_size, scale, 0).outer_interval()
+                assert np.allclose(lower, np.minimum(raw_lower - adjust[0] * factors, raw_upper + adjust[0] * factors))
+    n = len(inside["calibrated"])
+    covered = {name: float(np.mean(v)) for name, v in inside.items()}
+    # split conformal on these very points: at least ceil((n + 1) 0.8) of n inside the widened band
+    assert covered["calibrated"] >= math.ceil((n + 1) * 0.8) / n - 1e-9, covered
+    assert (covered["calibrated"] >= covered["raw"]) == (adjust[0] >= 0), (covered, adjust)

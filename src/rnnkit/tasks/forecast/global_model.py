@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rnnkit import checkpoint as ckpt
 from rnnkit.data.panel import Panel, read_panel
 from rnnkit.data.series import Series, WindowBatcher, Windows, make_windows, read_csv_series, read_frame
 from rnnkit.errors import RnnkitError, raise_first, shown
@@ -35,8 +36,18 @@ from rnnkit.generate import check_memory
 from rnnkit.models.forecaster import Forecaster, forecast_loss
 from rnnkit.tasks.base import Context, Prepared, Training
 from rnnkit.tasks.forecast.baselines import baseline_forecast, forecast_metrics
+from rnnkit.tasks.forecast.calibrate import calibrate_intervals, interval_scores
 from rnnkit.tasks.forecast.config import ForecastRunConfig
-from rnnkit.tasks.forecast.model import INPUT_LEN_CAP, Forecast, ForecastVocab, forecast_of, model_forecast, to_tensors
+from rnnkit.tasks.forecast.model import (
+    INPUT_LEN_CAP,
+    SERIES_FILE,
+    Forecast,
+    ForecastVocab,
+    forecast_of,
+    model_forecast,
+    to_tensors,
+    widen_intervals,
+)
 
 MODEL_SEASON = 1  # the seasonal index deseasonalises each series: the residual builds on the naive forecast
 SEASONAL_MIN_CYCLES = 2  # full cycles of positive training data a seasonal index is estimated from
@@ -143,6 +154,10 @@ class PanelVocab:
             (all(isinstance(x, list) and len(x) == len(last[0]) >= 1 and all(number(v) for v in x) for x in last),
              "panel.last must hold lists of finite numbers, all of one length"),
             (all(len(x) <= n for x, n in zip(last, columns["points"])), "panel.last is longer than its series"),
+            ("interval_adjust" not in info or (isinstance(info["interval_adjust"], list)
+                                               and len(info["interval_adjust"]) == 1
+                                               and number(info["interval_adjust"][0])),
+             "series.interval_adjust must be a list of one finite number"),
         ])
         scales = [SeriesScale(float(v), [float(x) for x in s]) for v, s in zip(columns["level"], columns["seasonal"])]
         return cls(dict(info), list(ids), scales, list(columns["points"]), list(columns["end"]),
@@ -276,15 +291,44 @@ def panel_finish(prepared: Prepared, summary: dict[str, Any], ctx: Context,
                  load_model: Callable[..., Forecaster]) -> dict[str, Any] | None:
     """Score every kept series' held-out tail with the best weights: the mean goes to the summary ("holdout")."""
     config, data, vocab = prepared.config, prepared.data, prepared.vocab
-    if config.model.quantiles:
-        ctx.log("rnnkit: a global model's quantiles are not conformally calibrated (this iteration)")
+    model = load_model(ctx.out, config, vocab, ctx.device)
+    meta: dict[str, Any] = {}
+    vocab.series_info.pop("interval_adjust", None)
+    if len(config.model.quantiles) >= 2:
+        scores = panel_interval_scores(model, data, ctx.device)
+        if scores is None:
+            ctx.log("rnnkit: the quantiles are not conformally calibrated: no validation tail (--val-size 0)")
+        else:
+            adjust = calibrate_intervals([scores], config.model.quantiles)
+            vocab.series_info["interval_adjust"] = adjust
+            meta.update(interval_calibration_points=len(scores), interval_adjust=adjust)
+        ckpt.save_json(ctx.out / SERIES_FILE, vocab.to_dict())  # the calibration is part of the predictor
     if not config.data.holdout_points:
-        return None
-    fm = GlobalForecaster(load_model(ctx.out, config, vocab, ctx.device), config, vocab)
+        return meta or None
+    fm = GlobalForecaster(model, config, vocab)
     rows = [fm.holdout(s, scale) for s, scale in zip(data.series, data.scales)]
     summary["holdout"] = mean_metrics(rows)
     summary["holdout_series"] = len(rows)
-    return {"holdout_mean": summary["holdout"]}
+    return {**meta, "holdout_mean": summary["holdout"]}
+
+
+def panel_interval_scores(model: Forecaster, data: PanelData, device: torch.device) -> np.ndarray | None:
+    """Conformity scores (S * V, 1), scaled units, of the model's outer quantiles forecasting every series'
+    validation tail from its start; None without a tail.
+
+    Every series is one more draw, so a panel gives the split-conformal step many points at no extra training
+    (a single series refits instead: its one tail is too few). The tails also picked best.pt among the
+    validations, which makes these scores slightly optimistic; the test measures the coverage that results.
+    """
+    if data.validation is None:
+        return None
+    past, target = data.validation  # (S, L, 1), (S, V, 1)
+    past_t, = to_tensors(past, device=device)
+    future = past_t.new_zeros(past.shape[0], target.shape[1], 0)  # (S, V, 0)
+    with torch.inference_mode():
+        pred = model.eval().forecast(past_t, future, target.shape[1]).double().cpu().numpy()  # (S, V, 1, Q)
+    pred = np.sort(pred, axis=-1)
+    return interval_scores(pred[..., 0], pred[..., -1], target).reshape(-1, 1)
 
 
 # -- the trained global model ----------------------------------------------------------------------
@@ -398,6 +442,7 @@ class GlobalForecaster:
         factors = scale.factors(start, n + horizon)  # (N + H,)
         past = (series.values[n - length:, 0] / factors[n - length:n])[None, :, None]  # (1, L, 1)
         pred = model_forecast(self.model, past, np.zeros((1, horizon, 0)), horizon)  # (H, 1, Q) scaled
+        pred = widen_intervals(pred, self.series_info.get("interval_adjust"))
         return forecast_of(self.model.config, series, pred * factors[n:, None, None])
 
     def holdout(self, series: Series, scale: SeriesScale | None = None) -> dict[str, float]:
@@ -451,4 +496,4 @@ def panel_eval_table(fm: GlobalForecaster, data: str | None = None) -> dict[str,
 
 __all__ = ["MODEL_SEASON", "GlobalForecaster", "PanelData", "PanelVocab", "SeriesFile", "SeriesScale",
            "default_input_len", "fill_panel_config", "keep_long_enough", "mean_metrics", "panel_eval_table",
-           "panel_finish", "panel_training", "panel_validation_loss", "prepare_panel"]
+           "panel_finish", "panel_interval_scores", "panel_training", "panel_validation_loss", "prepare_panel"]

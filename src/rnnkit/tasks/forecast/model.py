@@ -322,12 +322,18 @@ class ForecastModel:
         past = np.concatenate([past_targets, covs[n - length:n]], axis=1)[None]  # (1, L, T+C)
         future = covs[n:n + horizon][None] if c else np.zeros((1, horizon, 0))  # (1, H, C)
         pred = model_forecast(self.model, past, future, horizon)  # (H, T, Q) scaled
-        adjust = self.series_info.get("interval_adjust")
-        if adjust is not None and pred.shape[-1] > 1:  # conformal widening of the outer quantiles (calibrate.py)
-            pred[..., 0] -= np.asarray(adjust)
-            pred[..., -1] += np.asarray(adjust)
+        pred = widen_intervals(pred, self.series_info.get("interval_adjust"))
         values = self.scaler.inverse(np.moveaxis(pred, -1, 0))  # (Q, H, T)
         return forecast_of(self.model.config, series, np.moveaxis(values, 0, -1))  # values (H, T, Q)
+
+
+def widen_intervals(pred: np.ndarray, adjust: list[float] | None) -> np.ndarray:
+    """``pred`` (H, T, Q) in scaled units with its outer quantiles moved apart by the conformal widening
+    ``adjust`` (T,) of the run (``calibrate.calibrate_intervals``); unchanged without one or without quantiles."""
+    if adjust is not None and pred.shape[-1] > 1:
+        pred[..., 0] -= np.asarray(adjust)
+        pred[..., -1] += np.asarray(adjust)
+    return pred
 
 
 def model_forecast(model: Forecaster, past: np.ndarray, future: np.ndarray, horizon: int) -> np.ndarray:
