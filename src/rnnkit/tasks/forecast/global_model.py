@@ -289,7 +289,9 @@ def panel_training(prepared: Prepared, ctx: Context, loss_fn: Callable) -> Train
 
 def panel_finish(prepared: Prepared, summary: dict[str, Any], ctx: Context,
                  load_model: Callable[..., Forecaster]) -> dict[str, Any] | None:
-    """Score every kept series' held-out tail with the best weights: the mean goes to the summary ("holdout")."""
+    """With quantiles, calibrate the outer ones on every series' validation tail (``panel_interval_scores``; the
+    widening goes to series.json); then score every kept series' held-out tail with the best weights: the mean
+    goes to the summary ("holdout")."""
     config, data, vocab = prepared.config, prepared.data, prepared.vocab
     model = load_model(ctx.out, config, vocab, ctx.device)
     meta: dict[str, Any] = {}
@@ -318,7 +320,8 @@ def panel_interval_scores(model: Forecaster, data: PanelData, device: torch.devi
 
     Every series is one more draw, so a panel gives the split-conformal step many points at no extra training
     (a single series refits instead: its one tail is too few). The tails also picked best.pt among the
-    validations, which makes these scores slightly optimistic; the test measures the coverage that results.
+    validations, which makes these scores slightly optimistic (``bench_forecast.py --parts global`` measures
+    the held-out coverage that results).
     """
     if data.validation is None:
         return None
