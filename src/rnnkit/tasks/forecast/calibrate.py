@@ -25,6 +25,12 @@ def interval_scores(lower: np.ndarray, upper: np.ndarray, actual: np.ndarray) ->
     return np.maximum(lower - actual, actual - upper)
 
 
+def band_scores(pred: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """Conformity scores (..., T) of a forecast's outermost quantiles ``pred`` (..., T, Q), in any order."""
+    pred = np.sort(pred, axis=-1)
+    return interval_scores(pred[..., 0], pred[..., -1], actual)
+
+
 def validation_scores(model: Forecaster, prepared: PreparedSeries, device: torch.device) -> np.ndarray | None:
     """Conformity scores (V, T), scaled units, of ``model``'s outer quantiles forecasting the validation tail."""
     inputs = validation_inputs(prepared, device)
@@ -33,8 +39,7 @@ def validation_scores(model: Forecaster, prepared: PreparedSeries, device: torch
     past_t, future_t, _ = inputs
     with torch.inference_mode():
         pred = model.eval().forecast(past_t, future_t, future_t.shape[1])[0].double().cpu().numpy()  # (V, T, Q)
-    pred = np.sort(pred, axis=-1)
-    return interval_scores(pred[..., 0], pred[..., -1], prepared.scaled[prepared.train_end:prepared.fit_end])
+    return band_scores(pred, prepared.scaled[prepared.train_end:prepared.fit_end])
 
 
 def refit_scores(prepared: PreparedSeries, windows: int, device: torch.device, train: Callable[..., dict[str, Any]],
@@ -92,4 +97,4 @@ def calibrate_intervals(scores: list[np.ndarray], quantiles: tuple[float, ...]) 
     return [float(v) for v in np.sort(pooled, axis=0)[k - 1]]
 
 
-__all__ = ["calibrate_intervals", "interval_scores", "refit_scores", "validation_scores"]
+__all__ = ["band_scores", "calibrate_intervals", "interval_scores", "refit_scores", "validation_scores"]

@@ -36,7 +36,7 @@ from rnnkit.generate import check_memory
 from rnnkit.models.forecaster import Forecaster, forecast_loss
 from rnnkit.tasks.base import Context, Prepared, Training
 from rnnkit.tasks.forecast.baselines import baseline_forecast, forecast_metrics
-from rnnkit.tasks.forecast.calibrate import calibrate_intervals, interval_scores
+from rnnkit.tasks.forecast.calibrate import band_scores, calibrate_intervals
 from rnnkit.tasks.forecast.config import ForecastRunConfig
 from rnnkit.tasks.forecast.model import (
     INPUT_LEN_CAP,
@@ -259,12 +259,21 @@ def prepare_panel(config: ForecastRunConfig, vocab: PanelVocab | None,
     return config, vocab, meta, PanelData(kept, scales, train_end, fit_end, windows, validation)
 
 
-def panel_validation_loss(data: PanelData, config: ForecastRunConfig, device: torch.device) -> Callable | None:
-    """Mean loss (scaled units) of forecasting every series' validation tail from its start, for early stopping."""
+def validation_tensors(data: PanelData, device: torch.device) -> tuple[torch.Tensor, ...] | None:
+    """Every series' validation window as tensors: past (S, L, 1), future covariates (S, V, 0), targets (S, V, 1),
+    scaled; None without a validation tail."""
     if data.validation is None:
         return None
-    past, target = to_tensors(*data.validation, device=device)  # (S, L, 1), (S, V, 1)
-    future = past.new_zeros(past.shape[0], target.shape[1], 0)  # (S, V, 0)
+    past, target = to_tensors(*data.validation, device=device)
+    return past, past.new_zeros(past.shape[0], target.shape[1], 0), target
+
+
+def panel_validation_loss(data: PanelData, config: ForecastRunConfig, device: torch.device) -> Callable | None:
+    """Mean loss (scaled units) of forecasting every series' validation tail from its start, for early stopping."""
+    tensors = validation_tensors(data, device)
+    if tensors is None:
+        return None
+    past, future, target = tensors
     m = config.model
 
     def evaluate(model):
@@ -323,15 +332,13 @@ def panel_interval_scores(model: Forecaster, data: PanelData, device: torch.devi
     validations, which makes these scores slightly optimistic (``bench_forecast.py --parts global`` measures
     the held-out coverage that results).
     """
-    if data.validation is None:
+    tensors = validation_tensors(data, device)
+    if tensors is None:
         return None
-    past, target = data.validation  # (S, L, 1), (S, V, 1)
-    past_t, = to_tensors(past, device=device)
-    future = past_t.new_zeros(past.shape[0], target.shape[1], 0)  # (S, V, 0)
+    past, future, target = tensors
     with torch.inference_mode():
-        pred = model.eval().forecast(past_t, future, target.shape[1]).double().cpu().numpy()  # (S, V, 1, Q)
-    pred = np.sort(pred, axis=-1)
-    return interval_scores(pred[..., 0], pred[..., -1], target).reshape(-1, 1)
+        pred = model.eval().forecast(past, future, target.shape[1]).double().cpu().numpy()  # (S, V, 1, Q)
+    return band_scores(pred, data.validation[1]).reshape(-1, 1)
 
 
 # -- the trained global model ----------------------------------------------------------------------
@@ -499,4 +506,5 @@ def panel_eval_table(fm: GlobalForecaster, data: str | None = None) -> dict[str,
 
 __all__ = ["MODEL_SEASON", "GlobalForecaster", "PanelData", "PanelVocab", "SeriesFile", "SeriesScale",
            "default_input_len", "fill_panel_config", "keep_long_enough", "mean_metrics", "panel_eval_table",
-           "panel_finish", "panel_interval_scores", "panel_training", "panel_validation_loss", "prepare_panel"]
+           "panel_finish", "panel_interval_scores", "panel_training", "panel_validation_loss", "prepare_panel",
+           "validation_tensors"]
