@@ -213,13 +213,17 @@ def test_the_page_forecasts_the_series_picked_from_a_global_model(runs):
         picker = Select(driver.find_element(By.ID, "series"))
         assert driver.find_element(By.ID, "series-pick").is_displayed()
         assert [o.text for o in picker.options] == [f"s{i}" for i in range(12)]
+        # Read the drawn line in one script call: the page replaces the whole chart when a forecast arrives, so a
+        # found element can go stale before its attribute is read.
+        def drawn(d):
+            return d.execute_script("const p = document.querySelector('#chart polyline');"
+                                    "return p ? p.getAttribute('points') : null;")
+
         charts = []
         for series_id in ("s0", "s6"):
             picker.select_by_visible_text(series_id)
             driver.find_element(By.ID, "forecast").click()
-            WebDriverWait(driver, 20).until(
-                lambda d: d.find_elements(By.CSS_SELECTOR, "#chart polyline")
-                and d.find_element(By.CSS_SELECTOR, "#chart polyline").get_attribute("points") not in charts)
-            charts.append(driver.find_element(By.CSS_SELECTOR, "#chart polyline").get_attribute("points"))
+            WebDriverWait(driver, 20).until(lambda d: drawn(d) not in [None, *charts])
+            charts.append(drawn(driver))
         assert len(charts[1].split()) == 6  # the horizon's points, drawn for the second series picked
         assert not driver.find_element(By.ID, "error").text and not console_errors(driver)
