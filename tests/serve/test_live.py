@@ -114,6 +114,7 @@ def test_the_page_streams_the_same_text_as_the_api_and_classifies(server, tmp_pa
             snapshots.append(output.text)
             if output.get_attribute("data-done"):
                 break
+        WebDriverWait(driver, 60).until(lambda d: output.get_attribute("data-done"))  # a slow machine may need longer
         final = driver.execute_script("return document.getElementById('output').textContent")
         grew = {len(t) for t in snapshots if len("ROMEO:") < len(t) < len(final)}
         assert len(grew) >= 2, "the text should appear as it streams"

@@ -241,7 +241,10 @@ def _parse_times(frame, column: str, path: str):
                           "; give every row a time")
     if pd.api.types.is_integer_dtype(raw):
         return pd.Index(raw.to_numpy(np.int64)), True
-    parsed = pd.to_datetime(raw, errors="coerce")
+    with warnings.catch_warnings():  # mixed formats fall back to dateutil, and bad values become NaT: both handled here
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        parsed = pd.to_datetime(raw, errors="coerce")
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if len(bad):
         raise RnnkitError(f"time column {column!r} of {path} has values that are not dates, e.g. {raw.iloc[bad[0]]!r} "
